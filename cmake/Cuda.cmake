@@ -19,7 +19,10 @@ if(BLOCKSERVE_WITH_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES 80 90)
   endif()
   enable_language(CUDA)
-  set(CMAKE_CUDA_STANDARD 20)
+  # C++17 for .cu files: CMake 3.25 knows no C++20 dialect flag for nvcc.
+  # The kernels share only kernels/cuda/cuda_kernels.h (plain C++17) with
+  # the C++20 host code, which the C++ compiler builds.
+  set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "Blockserve: CUDA backend ON (${CMAKE_CUDA_COMPILER}, archs ${CMAKE_CUDA_ARCHITECTURES})")

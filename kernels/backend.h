@@ -8,8 +8,9 @@
 //
 // Execution model: ops are *enqueued* in call order on the backend's single
 // stream and may run asynchronously (the CPU backend runs them before
-// returning). Host memory handed to CopyToDevice/CopyToHost must stay valid
-// and unchanged until Synchronize() returns. Ops do not return errors:
+// returning). CopyToDevice has read its host source when it returns (the
+// caller may reuse it at once); the host destination of CopyToHost is filled
+// only once Synchronize() returns. Ops do not return errors:
 // argument mismatches are programming errors (CHECK-failures), and device
 // errors are sticky and reported by the next Synchronize(), which also waits
 // for all enqueued work. A Backend is used by one thread at a time; separate
@@ -92,6 +93,12 @@ class Backend {
   // last call, if any.
   virtual absl::Status Synchronize() = 0;
 
+  // Returns weight `w` ([N, K], a supported weight type) in the layout this
+  // backend's MatMul runs fastest on (the result may only be used as
+  // MatMul's `w`). Called once per weight at load time. The default keeps
+  // `w` as it is.
+  virtual absl::StatusOr<Tensor> PrepareMatMulWeight(const Tensor& w) { return w; }
+
   // ---- Ops ----
   // y = (accumulate ? y : 0) + act(x * w^T + bias)
   // x: F32 [M, K]; w: [N, K] in a supported weight type; bias: F32 [N] or
@@ -100,7 +107,8 @@ class Backend {
   virtual void MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
                       bool accumulate, const Tensor& y) = 0;
 
-  // y = (x - mean) / sqrt(var + eps) * gamma + beta, per row. x, y: F32 [M, D].
+  // y = (x - mean) / sqrt(var + eps) * gamma + beta, per row. x, y: F32
+  // [M, D]; y may be x.
   virtual void LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                          const Tensor& y) = 0;
 

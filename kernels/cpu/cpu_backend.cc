@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/gemm.h"
 #include "shared/common/logging.h"
 
 namespace blockserve {
@@ -22,7 +23,23 @@ CpuBackend::CpuBackend(int threads)
 
 std::string CpuBackend::Describe() const { return absl::StrCat("cpu (", threads_, " threads)"); }
 
-bool CpuBackend::SupportsWeightType(DType dtype) const { return dtype == DType::kF32; }
+bool CpuBackend::SupportsWeightType(DType dtype) const {
+  return dtype == DType::kF32 || dtype == DType::kBF16;
+}
+
+absl::StatusOr<Tensor> CpuBackend::PrepareMatMulWeight(const Tensor& w) {
+  if (w.dtype() != DType::kBF16 || w.layout() != TensorLayout::kRowMajor) return w;
+  const int64_t n = w.dim(0);
+  const int64_t k = w.cols();
+  absl::StatusOr<Tensor> packed =
+      Tensor::Empty(HostAllocator(), DType::kBF16, {cpu::PackedBf16Elements(n, k)});
+  if (!packed.ok()) return packed.status();
+  cpu::PackBf16Weight(DType::kBF16, w.data(), n, k, packed->data<uint16_t>());
+  // Keep the logical [N, K] shape for MatMul's checks; the storage is larger.
+  return Tensor::Wrap(packed->data(), DType::kBF16, {n, k}, DeviceKind::kCpu,
+                      std::shared_ptr<void>(packed->data(), [keep = *packed](void*) {}))
+      .WithLayout(TensorLayout::kPackedBf16Panels);
+}
 
 void CpuBackend::CopyToDevice(const void* src, const Tensor& dst) {
   CHECK(dst.device() == DeviceKind::kCpu);

@@ -23,6 +23,9 @@ class CpuBackend : public Backend {
   Allocator& allocator() override { return HostAllocator(); }
   bool SupportsWeightType(DType dtype) const override;
 
+  // BF16 weights are packed for kernels/cpu/gemm.h; F32 stay row-major (OpenBLAS).
+  absl::StatusOr<Tensor> PrepareMatMulWeight(const Tensor& w) override;
+
   void CopyToDevice(const void* src, const Tensor& dst) override;
   void CopyToHost(const Tensor& src, void* dst) override;
   absl::Status Synchronize() override { return absl::OkStatus(); }

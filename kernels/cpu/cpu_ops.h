@@ -27,9 +27,6 @@ void TargetLogProbs(ThreadPool& pool, const Tensor& logits, const Tensor& target
 void Sample(ThreadPool& pool, const Tensor& logits, absl::Span<const SamplingRow> rows,
             const Tensor& tokens, const Tensor& logprobs);
 
-// Exact (erf) GELU, as torch.nn.functional.gelu's default.
-float GeluExact(float x);
-
 }  // namespace blockserve::cpu
 
 #endif  // BLOCKSERVE_KERNELS_CPU_CPU_OPS_H_

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/vec_math.h"
 #include "shared/common/logging.h"
 
 namespace blockserve::cpu {
-
-float GeluExact(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f)); }
 
 void MatMul(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& bias,
             Activation act, bool accumulate, const Tensor& y) {
@@ -19,7 +19,6 @@ void MatMul(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& bi
   const int64_t k = x.cols();
   const int64_t n = w.dim(0);
   CHECK(x.dtype() == DType::kF32 && y.dtype() == DType::kF32);
-  CHECK(w.dtype() == DType::kF32) << "CPU MatMul weights must be F32, got " << w.DebugString();
   CHECK_EQ(w.cols(), k) << x.DebugString() << " x " << w.DebugString();
   CHECK_EQ(y.rows(), m);
   CHECK_EQ(y.cols(), n);
@@ -28,6 +27,13 @@ void MatMul(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& bi
   if (m == 0) return;
   float* out = y.data<float>();
   const float* b = bias.empty() ? nullptr : bias.data<float>();
+  if (w.layout() == TensorLayout::kPackedBf16Panels) {
+    GemmBf16(pool, x.data<float>(), m, k, w.data<uint16_t>(), n,
+             {.bias = b, .activation = act, .accumulate = accumulate}, out);
+    return;
+  }
+  CHECK(w.dtype() == DType::kF32 && w.layout() == TensorLayout::kRowMajor)
+      << "CPU MatMul takes F32 or packed BF16 weights, got " << w.DebugString();
 
   if (accumulate) {
     // y += x w^T + b: add the bias first, then let GEMM accumulate (beta = 1).
@@ -50,9 +56,7 @@ void MatMul(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& bi
       if (b != nullptr) {
         for (int64_t c = 0; c < n; ++c) row[c] += b[c];
       }
-      if (act == Activation::kGelu) {
-        for (int64_t c = 0; c < n; ++c) row[c] = GeluExact(row[c]);
-      }
+      if (act == Activation::kGelu) GeluInPlace(row, n);
     }
   });
 }

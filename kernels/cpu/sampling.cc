@@ -6,13 +6,14 @@
 //    probability (descending, ties to the lower id) whose mass reaches top_p;
 //  - with a draw u = SamplingDraw(seed, position) in [0, 1), the token is the
 //    first candidate (in id order when neither top_k nor top_p cuts, else in
-//    sorted order) at which the running mass exceeds u * total mass.
+//    sorted order) at which the running mass (a double sum of the float
+//    weights exp((logit - max) / temperature)) exceeds u * total mass.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/vec_math.h"
 #include "kernels/sampling_rng.h"
 #include "shared/common/logging.h"
 
@@ -28,30 +29,25 @@ bool Before(const Candidate& a, const Candidate& b) {
   return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
-int32_t Argmax(const float* row, int64_t v) {
-  int32_t best = 0;
-  for (int64_t i = 1; i < v; ++i) {
-    if (row[i] > row[best]) best = static_cast<int32_t>(i);
-  }
-  return best;
-}
+struct Scratch {
+  std::vector<Candidate> candidates;
+  std::vector<float> weights;
+};
 
-int32_t SampleRow(const float* row, int64_t v, const SamplingRow& params,
-                  std::vector<Candidate>& scratch, std::vector<double>& weights) {
-  if (params.temperature <= 0.0f) return Argmax(row, v);
-  const double inv_t = 1.0 / params.temperature;
+int32_t SampleRow(const float* row, int64_t v, const SamplingRow& params, float max_logit,
+                  int32_t argmax, Scratch& scratch) {
+  if (params.temperature <= 0.0f) return argmax;
+  const float inv_t = 1.0f / params.temperature;
   const double u = SamplingDraw(params.seed, params.position);
   const bool cut_k = params.top_k > 0 && params.top_k < v;
   const bool cut_p = params.top_p < 1.0f;
-  const float max_logit = row[Argmax(row, v)];
+  std::vector<float>& weights = scratch.weights;
 
-  if (!cut_k && !cut_p) {
+  if (!cut_k && !cut_p) {  // the whole distribution, in id order
     weights.resize(v);
+    ExpInto(row, v, max_logit, inv_t, weights.data());
     double total = 0.0;
-    for (int64_t i = 0; i < v; ++i) {
-      weights[i] = std::exp((static_cast<double>(row[i]) - max_logit) * inv_t);
-      total += weights[i];
-    }
+    for (int64_t i = 0; i < v; ++i) total += weights[i];
     const double target = u * total;
     double running = 0.0;
     for (int64_t i = 0; i < v; ++i) {
@@ -61,48 +57,40 @@ int32_t SampleRow(const float* row, int64_t v, const SamplingRow& params,
     return static_cast<int32_t>(v - 1);
   }
 
-  scratch.resize(v);
-  for (int64_t i = 0; i < v; ++i) scratch[i] = {row[i], static_cast<int32_t>(i)};
-  int64_t keep = cut_k ? params.top_k : v;
+  std::vector<Candidate>& sorted = scratch.candidates;
+  sorted.resize(v);
+  for (int64_t i = 0; i < v; ++i) sorted[i] = {row[i], static_cast<int32_t>(i)};
+  auto weight = [&](const Candidate& c) { return std::exp((c.logit - max_logit) * inv_t); };
+  int64_t keep = v;
+  int64_t sorted_prefix = 0;
+  // Sorts lazily: grows the sorted prefix only as far as it is needed.
+  auto ensure_sorted = [&](int64_t count) {
+    if (count <= sorted_prefix) return;
+    const int64_t grow = std::min<int64_t>(v, std::max<int64_t>({count, 64, sorted_prefix * 2}));
+    std::partial_sort(sorted.begin() + sorted_prefix, sorted.begin() + grow, sorted.end(), Before);
+    sorted_prefix = grow;
+  };
   if (cut_k) {
-    std::partial_sort(scratch.begin(), scratch.begin() + keep, scratch.end(), Before);
-  } else {
-    // Sort lazily: grow the sorted prefix until it holds top_p of the mass.
-    keep = 0;
+    keep = params.top_k;
+    ensure_sorted(keep);
   }
-  double total = 0.0;
+  double total = cut_k ? 0.0 : SumExp(row, v, max_logit, inv_t);
+  weights.clear();
   if (cut_k) {
-    weights.resize(keep);
     for (int64_t i = 0; i < keep; ++i) {
-      weights[i] = std::exp((static_cast<double>(scratch[i].logit) - max_logit) * inv_t);
-      total += weights[i];
-    }
-  } else {
-    weights.resize(v);
-    for (int64_t i = 0; i < v; ++i) {
-      total += std::exp((static_cast<double>(row[i]) - max_logit) * inv_t);
+      weights.push_back(weight(sorted[i]));
+      total += weights.back();
     }
   }
   if (cut_p) {
     const double mass_needed = static_cast<double>(params.top_p) * total;
     double mass = 0.0;
-    int64_t sorted = cut_k ? keep : 0;
-    int64_t limit = cut_k ? keep : v;
     int64_t i = 0;
-    for (; i < limit; ++i) {
-      if (i >= sorted) {  // extend the sorted prefix (only without top_k)
-        const int64_t grow = std::min<int64_t>(v, std::max<int64_t>(64, sorted * 2));
-        std::partial_sort(scratch.begin() + sorted, scratch.begin() + grow, scratch.end(), Before);
-        sorted = grow;
-      }
-      if (!cut_k) {
-        weights[i] = std::exp((static_cast<double>(scratch[i].logit) - max_logit) * inv_t);
-      }
-      mass += weights[i];
-      if (mass >= mass_needed) {
-        ++i;
-        break;
-      }
+    while (i < keep) {
+      ensure_sorted(i + 1);
+      if (static_cast<int64_t>(weights.size()) <= i) weights.push_back(weight(sorted[i]));
+      mass += weights[i++];
+      if (mass >= mass_needed) break;
     }
     keep = std::max<int64_t>(1, i);
     total = 0.0;
@@ -112,9 +100,9 @@ int32_t SampleRow(const float* row, int64_t v, const SamplingRow& params,
   double running = 0.0;
   for (int64_t i = 0; i < keep; ++i) {
     running += weights[i];
-    if (running > target) return scratch[i].id;
+    if (running > target) return sorted[i].id;
   }
-  return scratch[keep - 1].id;
+  return sorted[keep - 1].id;
 }
 
 }  // namespace
@@ -127,16 +115,15 @@ void Sample(ThreadPool& pool, const Tensor& logits, absl::Span<const SamplingRow
   CHECK(tokens.dtype() == DType::kI32 && tokens.numel() == m);
   CHECK(logprobs.dtype() == DType::kF32 && logprobs.numel() == m);
   pool.ParallelFor(m, 1, [&](int64_t begin, int64_t end) {
-    std::vector<Candidate> scratch;
-    std::vector<double> weights;
+    Scratch scratch;
     for (int64_t r = begin; r < end; ++r) {
       const float* row = logits.data<float>() + r * v;
-      const int32_t token = SampleRow(row, v, rows[r], scratch, weights);
-      float max_logit = row[Argmax(row, v)];
-      double sum = 0.0;
-      for (int64_t i = 0; i < v; ++i) sum += std::exp(row[i] - max_logit);
+      const MaxAndIndex best = ArgMax(row, v);
+      const int32_t token =
+          SampleRow(row, v, rows[r], best.value, static_cast<int32_t>(best.index), scratch);
+      const double sum = SumExp(row, v, best.value);
       tokens.data<int32_t>()[r] = token;
-      logprobs.data<float>()[r] = row[token] - max_logit - static_cast<float>(std::log(sum));
+      logprobs.data<float>()[r] = row[token] - best.value - static_cast<float>(std::log(sum));
     }
   });
 }

@@ -1,9 +1,10 @@
-// Log-softmax and per-row target log-probabilities, in float with a double
-// sum of exponentials (V is up to ~50k entries).
+// Log-softmax and per-row target log-probabilities (vectorized max and sum
+// of exponentials; V is up to ~50k entries).
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/vec_math.h"
 #include "shared/common/logging.h"
 
 namespace blockserve::cpu {
@@ -11,11 +12,8 @@ namespace {
 
 // log(sum(exp(row))) computed stably.
 float LogSumExp(const float* row, int64_t n) {
-  float max_value = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) max_value = std::max(max_value, row[i]);
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(row[i] - max_value);
-  return max_value + static_cast<float>(std::log(sum));
+  const float max_value = ArgMax(row, n).value;
+  return max_value + static_cast<float>(std::log(SumExp(row, n, max_value)));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace blockserve {
@@ -22,7 +23,7 @@ class SafetensorsFile;
 
 // One stack of GPT-NeoX layers (spec section 2).
 struct NeoxStackConfig {
-  int hidden_size = 0;        // D
+  int hidden_size = 0;  // D
   int num_layers = 0;
   int num_heads = 0;
   int head_dim = 0;           // D / num_heads
@@ -40,13 +41,13 @@ enum class ModelKind { kBlock, kVanilla };
 
 struct ModelConfig {
   ModelKind kind = ModelKind::kBlock;
-  int vocab_size = 0;   // rows of the embedding tables and of embed_out
+  int vocab_size = 0;    // rows of the embedding tables and of embed_out
   int eos_token_id = 0;  // also the padding id of block models
 
   // Block Transformer only (spec section 1).
-  int block_length = 0;     // L_B
-  int embedder_dim = 0;     // P / L_B
-  int expansion_ratio = 0;  // R
+  int block_length = 0;           // L_B
+  int embedder_dim = 0;           // P / L_B
+  int expansion_ratio = 0;        // R
   NeoxStackConfig block_decoder;  // hidden P
   NeoxStackConfig token_decoder;  // hidden H
 
@@ -59,23 +60,43 @@ struct ModelConfig {
 
   bool operator==(const ModelConfig&) const = default;
 
-  // Non-embedding parameter count (what the paper's model names count).
+  // Non-embedding parameter count, as the paper's model table counts it:
+  // the layer stacks and their final LayerNorms. The embedding tables,
+  // embed_out and the expansion layer are not counted (counting the
+  // expansion would not reproduce the table: see docs/model-format.md).
   int64_t NonEmbeddingParameters() const;
   // Checks every size and constant; names the offending field.
   absl::Status Validate() const;
-  // The configuration in the project's config.json form (see docs/model-format.md).
+  // The configuration in the project's config.json form (see
+  // docs/model-format.md).
   nlohmann::json ToJson() const;
 };
+
+absl::string_view ModelKindName(ModelKind kind);  // "block" or "vanilla"
 
 // The paper's head-dimension rule: 32 if D <= 256, 64 if D <= 1536, else 128.
 int DefaultHeadDim(int hidden_size);
 
+// Rotated dims per head: int(head_dim * rotary_pct), truncated toward zero as
+// Hugging Face's GPT-NeoX computes it (must come out even).
+int RotaryDims(int head_dim, double rotary_pct);
+
+// A stack with the paper's constants (rotary_pct 0.25, base 10000, eps 1e-5,
+// parallel residual) and the derived fields filled in. num_heads 0: the head
+// dim rule; intermediate_size 0: 4 * hidden_size.
+NeoxStackConfig MakeNeoxStackConfig(int hidden_size, int num_layers,
+                                    int num_heads = 0,
+                                    int intermediate_size = 0);
+
 // Infers the configuration from the checkpoint's tensor names and shapes,
 // then applies `config_json` (the contents of config.json, or nullopt).
 // Every shape is checked against the inferred sizes; an inconsistent tensor
-// is an INVALID_ARGUMENT error that names it.
-absl::StatusOr<ModelConfig> InferModelConfig(const SafetensorsFile& file,
-                                             const std::optional<nlohmann::json>& config_json);
+// is an INVALID_ARGUMENT error that names it, as is a config.json key that
+// contradicts a tensor or asks for something the engine cannot run. The
+// result passes Validate(). Rules: docs/model-format.md.
+absl::StatusOr<ModelConfig> InferModelConfig(
+    const SafetensorsFile& file,
+    const std::optional<nlohmann::json>& config_json);
 
 }  // namespace blockserve
 

@@ -1,6 +1,10 @@
 #include "shared/tensor/tensor.h"
 
+#include <mutex>
 #include <new>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -9,17 +13,68 @@
 namespace blockserve {
 namespace {
 
-class AlignedHostAllocator : public Allocator {
+// Host memory with a cache of freed blocks. Forward passes allocate and free
+// the same workspace sizes every step; without the cache each large block
+// would be a fresh mmap with page faults on first touch. Sizes are rounded
+// up to buckets (2^k and 1.5 * 2^k) so that blocks are reused across
+// slightly different batch shapes; at most kMaxCachedBytes stay cached.
+class CachingHostAllocator : public Allocator {
  public:
   DeviceKind device() const override { return DeviceKind::kCpu; }
+
   absl::StatusOr<void*> Allocate(size_t bytes) override {
-    void* ptr = ::operator new(bytes == 0 ? 64 : bytes, std::align_val_t{64}, std::nothrow);
+    const size_t size = BucketSize(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        void* ptr = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= size;
+        sizes_[ptr] = size;
+        return ptr;
+      }
+    }
+    void* ptr = ::operator new(size, std::align_val_t{64}, std::nothrow);
     if (ptr == nullptr) {
       return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
+    std::lock_guard<std::mutex> lock(mutex_);
+    sizes_[ptr] = size;
     return ptr;
   }
-  void Free(void* ptr) override { ::operator delete(ptr, std::align_val_t{64}); }
+
+  void Free(void* ptr) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = sizes_.find(ptr);
+    CHECK(it != sizes_.end()) << "freeing memory this allocator does not own";
+    const size_t size = it->second;
+    sizes_.erase(it);
+    if (size < kMinCachedSize || cached_bytes_ + size > kMaxCachedBytes) {
+      ::operator delete(ptr, std::align_val_t{64});
+      return;
+    }
+    free_[size].push_back(ptr);
+    cached_bytes_ += size;
+  }
+
+ private:
+  static constexpr size_t kMinCachedSize = 64 << 10;
+  static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
+
+  static size_t BucketSize(size_t bytes) {
+    if (bytes <= 64) return 64;
+    if (bytes < kMinCachedSize) return (bytes + 63) / 64 * 64;
+    size_t power = size_t{1} << (63 - __builtin_clzll(bytes));
+    if (bytes == power) return power;
+    if (bytes <= power + power / 2) return power + power / 2;
+    return power * 2;
+  }
+
+  std::mutex mutex_;
+  absl::flat_hash_map<size_t, std::vector<void*>> free_;  // guarded by mutex_
+  absl::flat_hash_map<void*, size_t> sizes_;               // guarded by mutex_
+  size_t cached_bytes_ = 0;                                // guarded by mutex_
 };
 
 }  // namespace
@@ -29,7 +84,7 @@ absl::string_view DeviceKindName(DeviceKind kind) {
 }
 
 Allocator& HostAllocator() {
-  static AlignedHostAllocator* allocator = new AlignedHostAllocator();
+  static CachingHostAllocator* allocator = new CachingHostAllocator();
   return *allocator;
 }
 

@@ -38,10 +38,19 @@ class Allocator {
   virtual void Free(void* ptr) = 0;
 };
 
-// Host memory through aligned operator new; the allocator of the CPU backend.
+// Host memory (64-byte aligned, freed blocks cached for reuse); the
+// allocator of the CPU backend.
 Allocator& HostAllocator();
 
 using Shape = absl::InlinedVector<int64_t, 4>;
+
+// How a tensor's elements are arranged. Everything is row-major except
+// weights a backend has repacked for its MatMul (Backend::PrepareMatMulWeight);
+// only that backend's MatMul reads those.
+enum class TensorLayout : uint8_t {
+  kRowMajor,
+  kPackedBf16Panels,  // CPU: 16-column panels of k-pairs (kernels/cpu/gemm.h)
+};
 
 class Tensor {
  public:
@@ -62,6 +71,13 @@ class Tensor {
   }
   DType dtype() const { return dtype_; }
   DeviceKind device() const { return device_; }
+  TensorLayout layout() const { return layout_; }
+  // The same storage and shape, marked with another layout.
+  Tensor WithLayout(TensorLayout layout) const {
+    Tensor view = *this;
+    view.layout_ = layout;
+    return view;
+  }
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
@@ -84,6 +100,7 @@ class Tensor {
   void* data_ = nullptr;
   DType dtype_ = DType::kF32;
   DeviceKind device_ = DeviceKind::kCpu;
+  TensorLayout layout_ = TensorLayout::kRowMajor;
   Shape shape_;
 };
 

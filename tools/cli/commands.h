@@ -16,6 +16,13 @@ int InitModelCommand(const Args& args);
 int ScoreCommand(const Args& args);
 int RunCommand(const Args& args);
 int TokenizeCommand(const Args& args);
+int BenchCommand(const Args& args);
+// The gRPC services and the local stack (services/, docs/services.md).
+int GatewayCommand(const Args& args);
+int ContextCommand(const Args& args);
+int WorkerCommand(const Args& args);
+int UpCommand(const Args& args);
+int GenerateCommand(const Args& args);
 
 }  // namespace blockserve::cli
 

@@ -20,6 +20,14 @@ constexpr Command kCommands[] = {
     {"score", blockserve::cli::ScoreCommand, "log-probabilities and perplexity of a text"},
     {"run", blockserve::cli::RunCommand, "generate in-process (no services)"},
     {"tokenize", blockserve::cli::TokenizeCommand, "encode or decode with a tokenizer.json"},
+    {"bench", blockserve::cli::BenchCommand, "throughput and latency benchmarks"},
+    {"up", blockserve::cli::UpCommand,
+     "start the gateway, context service(s) and token workers on this machine"},
+    {"generate", blockserve::cli::GenerateCommand, "generate through a running gateway"},
+    {"gateway", blockserve::cli::GatewayCommand, "run the gateway (the public gRPC API)"},
+    {"context", blockserve::cli::ContextCommand,
+     "run a context service (embedder + block decoder)"},
+    {"worker", blockserve::cli::WorkerCommand, "run a token worker (token decoder)"},
 };
 
 void PrintUsage(FILE* out) {

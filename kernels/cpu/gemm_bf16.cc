@@ -1,0 +1,242 @@
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/vec_math.h"
+#include "shared/common/logging.h"
+
+namespace blockserve::cpu {
+namespace {
+
+int64_t Panels(int64_t n) { return (n + kPanelWidth - 1) / kPanelWidth; }
+int64_t Pairs(int64_t k) { return (k + 1) / 2; }
+
+// Offset (in uint16) of element (column c, depth d) of a packed weight.
+inline int64_t PackedIndex(int64_t c, int64_t d, int64_t pairs) {
+  return (((c / kPanelWidth) * pairs + d / 2) * kPanelWidth + c % kPanelWidth) * 2 + d % 2;
+}
+
+// ---- Epilogue, shared by the vector kernels through a scalar tail ----
+inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpilogue& e) {
+  if (e.bias != nullptr) v += e.bias[col];
+  if (e.activation == Activation::kGelu) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752440f));
+  return e.accumulate ? old + v : v;
+}
+
+// ---- AVX-512 BF16 ----
+
+// MR rows x NP panels (16 columns each) over all k pairs.
+template <int MR, int NP>
+BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs,
+                                          const uint16_t* panel0, int64_t panel_elems,
+                                          int64_t col0, int64_t n, const GemmEpilogue& e,
+                                          float* y) {
+  __m512 acc[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  }
+  const __m512i* w[NP];
+  for (int p = 0; p < NP; ++p) w[p] = reinterpret_cast<const __m512i*>(panel0 + p * panel_elems);
+  for (int64_t j = 0; j < pairs; ++j) {
+    __m512bh wv[NP];
+    for (int p = 0; p < NP; ++p) wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j);
+    for (int r = 0; r < MR; ++r) {
+      const __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(xb[r * pairs + j]));
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int64_t col = col0 + p * kPanelWidth;
+    if (col >= n) break;
+    const int64_t width = std::min<int64_t>(kPanelWidth, n - col);
+    const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+    const __m512 bias = e.bias != nullptr ? _mm512_maskz_loadu_ps(mask, e.bias + col)
+                                          : _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+      float* out = y + r * n + col;
+      __m512 v = _mm512_add_ps(acc[r][p], bias);
+      if (e.activation == Activation::kGelu) v = Gelu512(v);
+      if (e.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
+      _mm512_mask_storeu_ps(out, mask, v);
+    }
+  }
+}
+
+template <int NP>
+BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t pairs,
+                                          const uint16_t* panel0, int64_t panel_elems,
+                                          int64_t col0, int64_t n, const GemmEpilogue& e,
+                                          float* y) {
+  constexpr int kMaxRows = 12;
+  int64_t r = 0;
+  for (; r + kMaxRows <= m; r += kMaxRows) {
+    TileAvx512Bf16<kMaxRows, NP>(xb + r * pairs, pairs, panel0, panel_elems, col0, n, e, y + r * n);
+  }
+  const uint32_t* xr = xb + r * pairs;
+  float* yr = y + r * n;
+  switch (m - r) {
+#define BS_TILE_CASE(R) \
+  case R: TileAvx512Bf16<R, NP>(xr, pairs, panel0, panel_elems, col0, n, e, yr); break;
+    BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
+    BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
+    BS_TILE_CASE(11)
+#undef BS_TILE_CASE
+    default: break;
+  }
+}
+
+// x rows to BF16 pairs, round to nearest even (odd k padded with 0).
+BS_TARGET_AVX512_BF16 void ConvertRowsAvx512Bf16(const float* x, int64_t m, int64_t k,
+                                                 uint32_t* xb) {
+  const int64_t pairs = Pairs(k);
+  for (int64_t r = 0; r < m; ++r) {
+    const float* in = x + r * k;
+    uint16_t* out = reinterpret_cast<uint16_t*>(xb + r * pairs);
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(in + i + 16), _mm512_loadu_ps(in + i));
+      _mm512_storeu_si512(out + i, (__m512i)v);
+    }
+    for (; i < k; ++i) out[i] = F32ToBf16(in[i]);
+    if (k % 2) out[k] = 0;
+  }
+}
+
+// ---- AVX2 / FMA: BF16 weights widened to F32, activations kept in F32 ----
+
+template <int MR>
+BS_TARGET_AVX2 void TileAvx2(const float* x, int64_t k, const uint16_t* panel, int64_t col0,
+                             int64_t n, const GemmEpilogue& e, float* y) {
+  __m256 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  const int64_t pairs = Pairs(k);
+  const __m256i high_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int64_t j = 0; j < pairs; ++j) {
+    const __m256i* wp = reinterpret_cast<const __m256i*>(panel + j * 2 * kPanelWidth);
+    __m256 lo[2], hi[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = _mm256_loadu_si256(wp + h);
+      lo[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      hi[h] = _mm256_castsi256_ps(_mm256_and_si256(v, high_mask));
+    }
+    const int64_t d = 2 * j;
+    for (int r = 0; r < MR; ++r) {
+      const __m256 x0 = _mm256_set1_ps(x[r * k + d]);
+      const __m256 x1 = _mm256_set1_ps(d + 1 < k ? x[r * k + d + 1] : 0.0f);
+      for (int h = 0; h < 2; ++h) {
+        acc[r][h] = _mm256_fmadd_ps(x0, lo[h], acc[r][h]);
+        acc[r][h] = _mm256_fmadd_ps(x1, hi[h], acc[r][h]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    alignas(32) float values[16];
+    _mm256_store_ps(values, acc[r][0]);
+    _mm256_store_ps(values + 8, acc[r][1]);
+    for (int64_t c = 0; c < kPanelWidth && col0 + c < n; ++c) {
+      float* out = y + r * n + col0 + c;
+      *out = ApplyEpilogueScalar(values[c], col0 + c, *out, e);
+    }
+  }
+}
+
+BS_TARGET_AVX2 void RowsAvx2(const float* x, int64_t m, int64_t k, const uint16_t* panel,
+                             int64_t col0, int64_t n, const GemmEpilogue& e, float* y) {
+  int64_t r = 0;
+  for (; r + 4 <= m; r += 4) TileAvx2<4>(x + r * k, k, panel, col0, n, e, y + r * n);
+  for (; r < m; ++r) TileAvx2<1>(x + r * k, k, panel, col0, n, e, y + r * n);
+}
+
+// ---- Scalar ----
+
+void RowsScalar(const float* x, int64_t m, int64_t k, const uint16_t* packed, int64_t pairs,
+                int64_t col, int64_t n, const GemmEpilogue& e, float* y) {
+  for (int64_t r = 0; r < m; ++r) {
+    float sum = 0.0f;
+    for (int64_t d = 0; d < k; ++d) {
+      sum += x[r * k + d] * Bf16ToF32(packed[PackedIndex(col, d, pairs)]);
+    }
+    float* out = y + r * n + col;
+    *out = ApplyEpilogueScalar(sum, col, *out, e);
+  }
+}
+
+enum class Kernel { kAvx512Bf16, kAvx2, kScalar };
+
+Kernel ChooseKernel() {
+  const CpuFeatures& f = DetectCpuFeatures();
+  if (f.avx512_bf16) return Kernel::kAvx512Bf16;
+  if (f.avx2) return Kernel::kAvx2;
+  return Kernel::kScalar;
+}
+
+}  // namespace
+
+int64_t PackedBf16Elements(int64_t n, int64_t k) { return Panels(n) * Pairs(k) * kPanelWidth * 2; }
+
+void PackBf16Weight(DType dtype, const void* src, int64_t n, int64_t k, uint16_t* packed) {
+  const int64_t pairs = Pairs(k);
+  std::fill(packed, packed + PackedBf16Elements(n, k), 0);
+  std::vector<float> row(k);
+  for (int64_t c = 0; c < n; ++c) {
+    ConvertToF32(dtype, static_cast<const char*>(src) + c * k * DTypeSize(dtype), row.data(), k);
+    for (int64_t d = 0; d < k; ++d) packed[PackedIndex(c, d, pairs)] = F32ToBf16(row[d]);
+  }
+}
+
+const char* GemmBf16KernelName() {
+  switch (ChooseKernel()) {
+    case Kernel::kAvx512Bf16: return "avx512-bf16";
+    case Kernel::kAvx2: return "avx2";
+    case Kernel::kScalar: return "scalar";
+  }
+  return "?";
+}
+
+void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint16_t* packed,
+              int64_t n, const GemmEpilogue& epilogue, float* y) {
+  if (m == 0 || n == 0) return;
+  const int64_t pairs = Pairs(k);
+  const int64_t panel_elems = pairs * kPanelWidth * 2;
+  const int64_t panels = Panels(n);
+  const Kernel kernel = ChooseKernel();
+  // Split the columns so each task has at least ~128K multiply-adds.
+  const int64_t min_panels = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, m * k * kPanelWidth));
+
+  if (kernel == Kernel::kAvx512Bf16) {
+    std::vector<uint32_t> xb(m * pairs);
+    ConvertRowsAvx512Bf16(x, m, k, xb.data());
+    // Tasks are pairs of panels (32 columns).
+    const int64_t tasks = (panels + 1) / 2;
+    pool.ParallelFor(tasks, std::max<int64_t>(1, min_panels / 2), [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t p = 2 * t;
+        const uint16_t* panel = packed + p * panel_elems;
+        if (p + 1 < panels) {
+          RowsAvx512Bf16<2>(xb.data(), m, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, y);
+        } else {
+          RowsAvx512Bf16<1>(xb.data(), m, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, y);
+        }
+      }
+    });
+    return;
+  }
+  pool.ParallelFor(panels, min_panels, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const uint16_t* panel = packed + p * panel_elems;
+      if (kernel == Kernel::kAvx2) {
+        RowsAvx2(x, m, k, panel, p * kPanelWidth, n, epilogue, y);
+      } else {
+        for (int64_t c = p * kPanelWidth; c < std::min(n, (p + 1) * kPanelWidth); ++c) {
+          RowsScalar(x, m, k, packed, pairs, c, n, epilogue, y);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace blockserve::cpu

@@ -1,0 +1,253 @@
+#include "shared/engine/context_scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "shared/common/logging.h"
+#include "shared/common/status_macros.h"
+
+namespace blockserve {
+
+absl::StatusOr<std::unique_ptr<ContextScheduler>> ContextScheduler::Create(
+    const BlockDecoder& decoder, Backend& backend, const ModelConfig& config,
+    const Options& options) {
+  if (options.max_sessions < 1 || options.max_step_blocks < 1 || options.page_size < 1) {
+    return absl::InvalidArgumentError(
+        "max_sessions, max_step_blocks and page_size must be at least 1");
+  }
+  const int64_t page_bytes = PagedKvCache::PageBytes(decoder.stack_config(), options.page_size);
+  const int64_t pages = options.kv_cache_bytes / page_bytes;
+  if (pages < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("KV cache budget of ", options.kv_cache_bytes,
+                                                   " bytes is below one page (", page_bytes,
+                                                   " bytes)"));
+  }
+  ASSIGN_OR_RETURN(PagedKvCache cache,
+                   PagedKvCache::Create(backend, decoder.stack_config(), options.page_size,
+                                        static_cast<int>(std::min<int64_t>(pages, INT32_MAX))));
+  return std::unique_ptr<ContextScheduler>(
+      new ContextScheduler(decoder, backend, config, options, std::move(cache)));
+}
+
+int64_t ContextScheduler::EntriesNeeded(const Session& session) const {
+  const int block_length = config_.block_length;
+  const int64_t prompt_blocks = static_cast<int64_t>(session.padded_prompt.size()) / block_length;
+  const int64_t generated_blocks =
+      (session.request.max_new_tokens + block_length - 1) / block_length;
+  // The last generated block is never fed back to the block decoder.
+  return prompt_blocks + generated_blocks - 1;
+}
+
+absl::Status ContextScheduler::AddSession(uint64_t id, GenerationRequest request) {
+  RETURN_IF_ERROR(ValidateRequest(request, config_));
+  if (sessions_.count(id) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("session ", id, " already exists"));
+  }
+  Session session;
+  session.id = id;
+  const int block_length = config_.block_length;
+  const size_t padding = (block_length - request.prompt.size() % block_length) % block_length;
+  session.padded_prompt.assign(padding, config_.eos_token_id);
+  session.padded_prompt.insert(session.padded_prompt.end(), request.prompt.begin(),
+                               request.prompt.end());
+  session.request = std::move(request);
+  const int pages = cache_.PagesFor(EntriesNeeded(session));
+  if (pages > cache_.num_pages()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "request needs ", pages * cache_.page_bytes(), " bytes of block KV cache, more than the ",
+        cache_.capacity_bytes(), " bytes configured"));
+  }
+  sessions_.emplace(id, std::move(session));
+  waiting_.push_back(id);
+  return absl::OkStatus();
+}
+
+void ContextScheduler::Finish(uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  Session& session = it->second;
+  if (session.state == State::kWaiting) {
+    std::erase(waiting_, id);
+  } else {
+    --active_sessions_;
+    if (session.state == State::kDecoding) --decoding_blocks_;
+    cache_.Release(session.kv);
+  }
+  sessions_.erase(it);
+}
+
+bool ContextScheduler::CancelSession(uint64_t id) {
+  if (sessions_.count(id) == 0) return false;
+  Finish(id);
+  return true;
+}
+
+void ContextScheduler::Admit() {
+  while (!waiting_.empty() && active_sessions_ < options_.max_sessions) {
+    Session& session = sessions_.at(waiting_.front());
+    if (!cache_.Reserve(session.kv, EntriesNeeded(session)).ok()) return;  // wait for memory
+    session.state = State::kPrefill;
+    ++active_sessions_;
+    waiting_.pop_front();
+  }
+}
+
+bool ContextScheduler::HasStepWork() const {
+  for (const auto& [id, session] : sessions_) {
+    if (session.state == State::kPrefill || session.state == State::kReady) return true;
+  }
+  if (!waiting_.empty() && active_sessions_ < options_.max_sessions) {
+    const Session& next = sessions_.at(waiting_.front());
+    return cache_.PagesFor(EntriesNeeded(next)) <= cache_.free_pages();
+  }
+  return false;
+}
+
+BlockJob ContextScheduler::MakeJob(Session& session, std::vector<float> context) {
+  const GenerationRequest& request = session.request;
+  BlockJob job;
+  job.session_id = session.id;
+  job.block_index = session.next_block_index++;
+  job.context = std::move(context);
+  job.first_position = static_cast<int64_t>(request.prompt.size()) + session.generated;
+  job.num_tokens = std::min(config_.block_length, request.max_new_tokens - session.generated);
+  job.sampling = request.sampling;
+  job.stop_at_eos = request.stop_at_eos;
+  job.eos_token_id = config_.eos_token_id;
+  job.return_logprobs = request.return_logprobs;
+  session.state = State::kDecoding;
+  ++decoding_blocks_;
+  return job;
+}
+
+ContextScheduler::StepOutput ContextScheduler::Step() {
+  StepOutput output;
+  Admit();
+  // Decode steps first (one block each, latency-critical), then prefill
+  // chunks with what is left of the step's block budget.
+  std::vector<Session*> step_sessions;
+  std::vector<BlockDecoder::Input> inputs;
+  int budget = options_.max_step_blocks;
+  const int block_length = config_.block_length;
+  for (auto& [id, session] : sessions_) {
+    if (session.state != State::kReady || budget == 0) continue;
+    inputs.push_back({&session.kv, session.pending_block, OutputRows::kLast});
+    step_sessions.push_back(&session);
+    --budget;
+  }
+  for (auto& [id, session] : sessions_) {
+    if (session.state != State::kPrefill || budget == 0) continue;
+    const int64_t total = static_cast<int64_t>(session.padded_prompt.size()) / block_length;
+    const int64_t chunk = std::min<int64_t>(budget, total - session.prefilled_blocks);
+    const bool last = session.prefilled_blocks + chunk == total;
+    inputs.push_back({&session.kv,
+                      absl::MakeConstSpan(session.padded_prompt)
+                          .subspan(session.prefilled_blocks * block_length, chunk * block_length),
+                      last ? OutputRows::kLast : OutputRows::kNone});
+    step_sessions.push_back(&session);
+    budget -= static_cast<int>(chunk);
+  }
+  last_step_blocks_ = options_.max_step_blocks - budget;
+  if (inputs.empty()) return output;
+
+  absl::StatusOr<Tensor> contexts = decoder_.Forward(backend_, cache_, inputs);
+  std::vector<float> host;
+  if (contexts.ok()) {
+    host.resize(contexts->numel());
+    backend_.CopyToHost(*contexts, host.data());
+  }
+  absl::Status status = contexts.ok() ? backend_.Synchronize() : contexts.status();
+  if (!status.ok()) {
+    LOG(ERROR) << "block decoder step failed: " << status;
+    for (Session* session : step_sessions) {
+      GenerationUpdate failure;
+      failure.request_id = session->id;
+      failure.finished = true;
+      failure.finish_reason = FinishReason::kError;
+      failure.status = status;
+      output.failures.push_back(std::move(failure));
+      Finish(session->id);
+    }
+    return output;
+  }
+  const int64_t p = decoder_.hidden_size();
+  int64_t row = 0;
+  for (size_t i = 0; i < step_sessions.size(); ++i) {
+    Session& session = *step_sessions[i];
+    if (session.state == State::kPrefill) {
+      session.prefilled_blocks += inputs[i].tokens.size() / block_length;
+    }
+    session.pending_block.clear();
+    if (inputs[i].output != OutputRows::kLast) continue;
+    std::vector<float> context(host.begin() + row * p, host.begin() + (row + 1) * p);
+    ++row;
+    output.jobs.push_back(MakeJob(session, std::move(context)));
+  }
+  return output;
+}
+
+std::optional<GenerationUpdate> ContextScheduler::CompleteBlock(BlockResult result) {
+  auto it = sessions_.find(result.session_id);
+  if (it == sessions_.end()) return std::nullopt;
+  Session& session = it->second;
+  if (session.state != State::kDecoding || result.block_index + 1 != session.next_block_index) {
+    return std::nullopt;  // a duplicate or stale result (e.g. a retried block)
+  }
+  session.state = State::kReady;
+  --decoding_blocks_;
+  GenerationUpdate update;
+  update.request_id = session.id;
+  if (!result.status.ok()) {
+    update.finished = true;
+    update.finish_reason = FinishReason::kError;
+    update.status = result.status;
+    Finish(session.id);
+    return update;
+  }
+  const GenerationRequest& request = session.request;
+  const int expected = std::min(config_.block_length, request.max_new_tokens - session.generated);
+  const auto eos = std::find(result.tokens.begin(), result.tokens.end(), config_.eos_token_id);
+  const bool hit_eos = request.stop_at_eos && eos != result.tokens.end();
+  size_t keep = hit_eos ? static_cast<size_t>(eos - result.tokens.begin()) + 1 : result.tokens.size();
+  if (!hit_eos && static_cast<int>(keep) != expected) {
+    update.finished = true;
+    update.finish_reason = FinishReason::kError;
+    update.status = absl::InternalError(absl::StrCat("token decoder returned ", keep,
+                                                     " tokens for a block of ", expected));
+    Finish(session.id);
+    return update;
+  }
+  keep = std::min<size_t>(keep, expected);
+  update.tokens.assign(result.tokens.begin(), result.tokens.begin() + keep);
+  if (request.return_logprobs) {
+    update.logprobs.assign(result.logprobs.begin(),
+                           result.logprobs.begin() + std::min(keep, result.logprobs.size()));
+  }
+  session.generated += static_cast<int32_t>(keep);
+  if (hit_eos) {
+    update.finished = true;
+    update.finish_reason = FinishReason::kEos;
+  } else if (session.generated >= request.max_new_tokens) {
+    update.finished = true;
+    update.finish_reason = FinishReason::kLength;
+  }
+  if (update.finished) {
+    Finish(session.id);
+  } else {
+    session.pending_block = std::move(result.tokens);
+  }
+  return update;
+}
+
+ContextScheduler::Stats ContextScheduler::stats() const {
+  Stats stats;
+  stats.waiting_sessions = static_cast<int>(waiting_.size());
+  stats.active_sessions = active_sessions_;
+  stats.decoding_blocks = decoding_blocks_;
+  stats.kv_used_bytes = cache_.used_bytes();
+  stats.kv_capacity_bytes = cache_.capacity_bytes();
+  stats.last_step_blocks = last_step_blocks_;
+  return stats;
+}
+
+}  // namespace blockserve

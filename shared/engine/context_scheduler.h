@@ -1,0 +1,126 @@
+// ContextScheduler: the global stage of Block Transformer generation. It owns
+// the sessions and the only long-lived KV cache (one entry per block, in a
+// bounded page pool), and batches block-decoder work across sessions: prompt
+// prefill, split into chunks when long, and one step per decoded block.
+// Each forward pass turns the sessions that reached a block boundary into
+// BlockJobs for the local stage; their decoded tokens come back through
+// CompleteBlock().
+//
+// Sessions wait in FIFO order until the cache can hold their whole
+// generation (prompt blocks plus generated blocks), so an admitted session
+// never runs out of memory midway. A session's pages are freed the moment
+// it finishes, fails or is cancelled.
+//
+// Knows nothing of threads or transports: the in-process engine and the
+// context service each drive it from one thread.
+#ifndef BLOCKSERVE_SHARED_ENGINE_CONTEXT_SCHEDULER_H_
+#define BLOCKSERVE_SHARED_ENGINE_CONTEXT_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "shared/engine/block_job.h"
+#include "shared/engine/request.h"
+#include "shared/model/block_decoder.h"
+#include "shared/model/kv_cache.h"
+
+namespace blockserve {
+
+class ContextScheduler {
+ public:
+  struct Options {
+    int64_t kv_cache_bytes = int64_t{256} << 20;  // block KV memory budget
+    int page_size = 16;                           // blocks per KV page
+    int max_sessions = 256;                       // admitted (in the cache) at once
+    int max_step_blocks = 256;                    // block rows per forward pass
+  };
+
+  struct Stats {
+    int waiting_sessions = 0;
+    int active_sessions = 0;
+    int decoding_blocks = 0;  // jobs handed out and not yet completed
+    int64_t kv_used_bytes = 0;
+    int64_t kv_capacity_bytes = 0;
+    int last_step_blocks = 0;
+  };
+
+  // What one Step() produced.
+  struct StepOutput {
+    std::vector<BlockJob> jobs;               // blocks ready for token decoding
+    std::vector<GenerationUpdate> failures;   // sessions that failed in this step
+  };
+
+  static absl::StatusOr<std::unique_ptr<ContextScheduler>> Create(const BlockDecoder& decoder,
+                                                                  Backend& backend,
+                                                                  const ModelConfig& config,
+                                                                  const Options& options);
+
+  // Queues a session. INVALID_ARGUMENT for a bad request; RESOURCE_EXHAUSTED
+  // if it could never fit the cache; ALREADY_EXISTS for a duplicate id.
+  absl::Status AddSession(uint64_t id, GenerationRequest request);
+  // Forgets the session and frees its memory; a later result for it is ignored.
+  // Returns false if it was unknown (already finished).
+  bool CancelSession(uint64_t id);
+
+  // Admits waiting sessions that fit, then runs one block-decoder forward
+  // over the prefill chunks and new blocks of the admitted sessions.
+  StepOutput Step();
+
+  // Applies a decoded block and returns the update for the client, or
+  // nullopt when the session is gone (cancelled) or the result is stale.
+  std::optional<GenerationUpdate> CompleteBlock(BlockResult result);
+
+  // True when Step() would do something now.
+  bool HasStepWork() const;
+  bool HasSessions() const { return !sessions_.empty(); }
+  Stats stats() const;
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  enum class State { kWaiting, kPrefill, kReady, kDecoding };
+  struct Session {
+    uint64_t id = 0;
+    GenerationRequest request;
+    std::vector<int32_t> padded_prompt;  // left-padded to whole blocks
+    State state = State::kWaiting;
+    KvSequence kv;
+    int64_t prefilled_blocks = 0;
+    int32_t generated = 0;               // tokens emitted so far
+    uint64_t next_block_index = 0;
+    std::vector<int32_t> pending_block;  // decoded, not yet appended
+  };
+
+  ContextScheduler(const BlockDecoder& decoder, Backend& backend, const ModelConfig& config,
+                   const Options& options, PagedKvCache cache)
+      : decoder_(decoder),
+        backend_(backend),
+        config_(config),
+        options_(options),
+        cache_(std::move(cache)) {}
+
+  int64_t EntriesNeeded(const Session& session) const;
+  void Admit();
+  void Finish(uint64_t id);
+  BlockJob MakeJob(Session& session, std::vector<float> context);
+
+  const BlockDecoder& decoder_;
+  Backend& backend_;
+  ModelConfig config_;
+  Options options_;
+  PagedKvCache cache_;
+  std::map<uint64_t, Session> sessions_;
+  std::deque<uint64_t> waiting_;
+  int active_sessions_ = 0;
+  int decoding_blocks_ = 0;
+  int last_step_blocks_ = 0;
+};
+
+}  // namespace blockserve
+
+#endif  // BLOCKSERVE_SHARED_ENGINE_CONTEXT_SCHEDULER_H_

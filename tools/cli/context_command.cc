@@ -1,0 +1,62 @@
+// blockserve context: the context service (embedder + block decoder, the
+// only long-lived state) as a gRPC server.
+#include <cstdio>
+
+#include "services/common/server_runner.h"
+#include "services/context/context_server.h"
+#include "tools/cli/cli_common.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/service_flags.h"
+
+namespace blockserve::cli {
+
+int ContextCommand(const Args& args) {
+  services::ServerRunner::InstallStopSignals();  // first: a signal during start-up must not kill us
+  ModelFlags model_flags;
+  services::ContextServerOptions options;
+  std::string workers;
+  int64_t kv_cache_mb = options.engine.scheduler.kv_cache_bytes >> 20;
+  ArgParser parser("blockserve context",
+                   "Runs a context service: holds sessions and their block KV cache, batches "
+                   "block-decoder work across sessions and streams each context embedding to "
+                   "the least-loaded token worker. SIGTERM drains it.");
+  model_flags.Register(parser);
+  options.server.Register(parser);
+  parser.AddString("workers", &workers, "token worker addresses, HOST:PORT,HOST:PORT",
+                   /*required=*/true);
+  parser.AddInt("kv-cache-mb", &kv_cache_mb, "block KV cache budget in MiB");
+  parser.AddInt("page-size", &options.engine.scheduler.page_size, "blocks per KV cache page");
+  parser.AddInt("max-sessions", &options.engine.scheduler.max_sessions,
+                "sessions admitted to the KV cache at once (more wait)");
+  parser.AddInt("max-step-blocks", &options.engine.scheduler.max_step_blocks,
+                "block rows per block-decoder forward pass (long prompts are chunked)");
+  parser.AddInt("max-in-flight-per-worker", &options.pool.max_in_flight_per_worker,
+                "blocks in flight at one token worker at most");
+  parser.AddDouble("block-timeout", &options.pool.block_timeout_s,
+                   "seconds before a block at a worker is retried elsewhere");
+  parser.AddInt("max-block-attempts", &options.pool.max_attempts,
+                "dispatches of one block before its session fails");
+  parser.AddDouble("no-worker-timeout", &options.pool.no_worker_timeout_s,
+                   "seconds a block may wait for a free token worker before its session fails "
+                   "with UNAVAILABLE");
+  int exit_code = 0;
+  if (!ParseOrExit(parser, args, exit_code)) return exit_code;
+  absl::StatusOr<std::set<std::string>> addresses =
+      services::ParseAddressList(workers, "workers");
+  if (!addresses.ok()) {
+    std::fprintf(stderr, "blockserve context: %s\n", std::string(addresses.status().message()).c_str());
+    return 2;
+  }
+  if (kv_cache_mb < 1 || options.pool.max_in_flight_per_worker < 1 ||
+      options.pool.max_attempts < 1) {
+    std::fprintf(stderr,
+                 "blockserve context: --kv-cache-mb, --max-in-flight-per-worker and "
+                 "--max-block-attempts must be at least 1\n");
+    return 2;
+  }
+  options.workers = *addresses;
+  options.engine.scheduler.kv_cache_bytes = kv_cache_mb << 20;
+  return services::RunContextService(options, MakeModelLoader(model_flags));
+}
+
+}  // namespace blockserve::cli
