@@ -24,6 +24,10 @@ if(BLOCKSERVE_WITH_CUDA)
   # the C++20 host code, which the C++ compiler builds.
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  # One CUDA runtime per process, the shared one: every target (including the
+  # executables that link CUDA objects through static libraries) links
+  # libcudart.so, as CUDA::cudart and cuBLAS do.
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "Blockserve: CUDA backend ON (${CMAKE_CUDA_COMPILER}, archs ${CMAKE_CUDA_ARCHITECTURES})")
 else()

@@ -188,8 +188,8 @@ cudaError_t LaunchPagedAttention(const PagedAttentionArgs& args, cudaStream_t st
   cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) return status;
   const size_t shared_bytes = (static_cast<size_t>(args.head_dim) + kTile) * sizeof(float);
-  PagedAttentionKernel<<<static_cast<unsigned>(args.rows * args.num_heads), kThreads,
-                         shared_bytes, stream>>>(args);
+  PagedAttentionKernel<<<static_cast<unsigned>(args.rows * args.num_heads), kThreads, shared_bytes,
+                         stream>>>(args);
   return cudaGetLastError();
 }
 

@@ -19,9 +19,7 @@ struct Bf16Source {
 
 struct F16Source {
   const uint16_t* data;
-  __device__ float operator[](int64_t i) const {
-    return __half2float(__ushort_as_half(data[i]));
-  }
+  __device__ float operator[](int64_t i) const { return __half2float(__ushort_as_half(data[i])); }
 };
 
 struct F32Source {
@@ -60,18 +58,18 @@ cudaError_t LaunchCopyRows(const void* src, ElementType src_type, int64_t src_co
   switch (src_type) {
     case ElementType::kF32:
       CopyRowsKernel<<<blocks, kThreads, 0, stream>>>(F32Source{static_cast<const float*>(src)},
-                                                       src_count, width, src_rows, n, dst,
-                                                       dst_count, dst_rows, error_word);
+                                                      src_count, width, src_rows, n, dst, dst_count,
+                                                      dst_rows, error_word);
       break;
     case ElementType::kBF16:
-      CopyRowsKernel<<<blocks, kThreads, 0, stream>>>(
-          Bf16Source{static_cast<const uint16_t*>(src)}, src_count, width, src_rows, n, dst,
-          dst_count, dst_rows, error_word);
+      CopyRowsKernel<<<blocks, kThreads, 0, stream>>>(Bf16Source{static_cast<const uint16_t*>(src)},
+                                                      src_count, width, src_rows, n, dst, dst_count,
+                                                      dst_rows, error_word);
       break;
     case ElementType::kF16:
       CopyRowsKernel<<<blocks, kThreads, 0, stream>>>(F16Source{static_cast<const uint16_t*>(src)},
-                                                       src_count, width, src_rows, n, dst,
-                                                       dst_count, dst_rows, error_word);
+                                                      src_count, width, src_rows, n, dst, dst_count,
+                                                      dst_rows, error_word);
       break;
     default:
       return cudaErrorInvalidValue;

@@ -27,8 +27,9 @@ absl::StatusOr<void*> CudaAllocator::Allocate(size_t bytes) {
     cudaGetLastError();  // a failed allocation must not be blamed on the next kernel launch
     const absl::Status status =
         CudaStatus(error, async ? "cudaMallocAsync" : "cudaMalloc", __FILE__, __LINE__);
-    return absl::Status(status.code(), absl::StrCat("allocating ", bytes, " bytes on cuda:",
-                                                    device_, ": ", status.message()));
+    return absl::Status(
+        status.code(),
+        absl::StrCat("allocating ", bytes, " bytes on cuda:", device_, ": ", status.message()));
   }
   ++outstanding_;
   return ptr;

@@ -45,10 +45,14 @@ constexpr int64_t kDefaultSortItems = int64_t{1} << 22;
 
 ElementType ToElementType(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return ElementType::kF32;
-    case DType::kF16: return ElementType::kF16;
-    case DType::kBF16: return ElementType::kBF16;
-    case DType::kI32: break;
+    case DType::kF32:
+      return ElementType::kF32;
+    case DType::kF16:
+      return ElementType::kF16;
+    case DType::kBF16:
+      return ElementType::kBF16;
+    case DType::kI32:
+      break;
   }
   LOG(FATAL) << "no floating element type for " << DTypeName(dtype);
   return ElementType::kF32;
@@ -56,10 +60,14 @@ ElementType ToElementType(DType dtype) {
 
 cudaDataType_t ToCudaDataType(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return CUDA_R_32F;
-    case DType::kF16: return CUDA_R_16F;
-    case DType::kBF16: return CUDA_R_16BF;
-    case DType::kI32: break;
+    case DType::kF32:
+      return CUDA_R_32F;
+    case DType::kF16:
+      return CUDA_R_16F;
+    case DType::kBF16:
+      return CUDA_R_16BF;
+    case DType::kI32:
+      break;
   }
   LOG(FATAL) << "no cuBLAS data type for " << DTypeName(dtype);
   return CUDA_R_32F;
@@ -87,14 +95,15 @@ std::string DeviceErrorMessage(uint32_t bits) {
     parts.push_back("Attention: query_starts / kv_lens inconsistent with the rows or pages");
   }
   if (bits & kErrorTargetId) parts.push_back("TargetLogProbs: target id outside the vocabulary");
-  return absl::StrCat("CUDA kernels met out-of-range indices (the CPU backend CHECK-fails on "
-                      "these; the affected outputs are garbage): ",
-                      absl::StrJoin(parts, "; "));
+  return absl::StrCat(
+      "CUDA kernels met out-of-range indices (the CPU backend CHECK-fails on "
+      "these; the affected outputs are garbage): ",
+      absl::StrJoin(parts, "; "));
 }
 
 void CheckOnDevice(const Tensor& t, const char* what) {
-  CHECK(t.device() == DeviceKind::kCuda) << what << " must be on the CUDA device: "
-                                         << t.DebugString();
+  CHECK(t.device() == DeviceKind::kCuda)
+      << what << " must be on the CUDA device: " << t.DebugString();
 }
 
 class CudaBackend final : public Backend {
@@ -113,8 +122,8 @@ class CudaBackend final : public Backend {
   void CopyToHost(const Tensor& src, void* dst) override;
   absl::Status Synchronize() override;
 
-  void MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
-              bool accumulate, const Tensor& y) override;
+  void MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act, bool accumulate,
+              const Tensor& y) override;
   void LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                  const Tensor& y) override;
   void CopyRows(const Tensor& src, const Tensor& src_rows, const Tensor& dst,
@@ -129,8 +138,7 @@ class CudaBackend final : public Backend {
               const Tensor& logprobs) override;
 
  private:
-  explicit CudaBackend(int ordinal)
-      : ordinal_(ordinal), errors_(std::make_shared<ErrorState>()) {}
+  explicit CudaBackend(int ordinal) : ordinal_(ordinal), errors_(std::make_shared<ErrorState>()) {}
   absl::Status Init();
 
   // Stream-ordered scratch; empty (and the error recorded) when out of memory.
@@ -163,15 +171,15 @@ absl::StatusOr<std::unique_ptr<Backend>> CudaBackend::Create(int ordinal) {
   const cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess) {
     cudaGetLastError();
-    return absl::UnavailableError(absl::StrCat(
-        "no usable CUDA driver or device: cudaGetDeviceCount failed with ", cudaGetErrorName(error),
-        " (", cudaGetErrorString(error), ")"));
+    return absl::UnavailableError(
+        absl::StrCat("no usable CUDA driver or device: cudaGetDeviceCount failed with ",
+                     cudaGetErrorName(error), " (", cudaGetErrorString(error), ")"));
   }
   if (count == 0) return absl::UnavailableError("no CUDA device found (cudaGetDeviceCount is 0)");
   if (ordinal < 0 || ordinal >= count) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("CUDA device cuda:", ordinal, " does not exist (", count, " device",
-                     count == 1 ? "" : "s", " found)"));
+    return absl::InvalidArgumentError(absl::StrCat("CUDA device cuda:", ordinal,
+                                                   " does not exist (", count, " device",
+                                                   count == 1 ? "" : "s", " found)"));
   }
   std::unique_ptr<CudaBackend> backend(new CudaBackend(ordinal));
   RETURN_IF_ERROR(backend->Init());
@@ -191,9 +199,9 @@ absl::Status CudaBackend::Init() {
                              "cudaStreamCreateWithFlags", __FILE__, __LINE__));
 
   int pools = 0;
-  RETURN_IF_ERROR(CudaStatus(
-      cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, ordinal_),
-      "cudaDeviceGetAttribute(cudaDevAttrMemoryPoolsSupported)", __FILE__, __LINE__));
+  RETURN_IF_ERROR(
+      CudaStatus(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, ordinal_),
+                 "cudaDeviceGetAttribute(cudaDevAttrMemoryPoolsSupported)", __FILE__, __LINE__));
   if (pools != 0) {
     // Keep freed memory in the pool: the model allocates per-forward
     // workspaces, which then never go back to the driver.
@@ -203,8 +211,7 @@ absl::Status CudaBackend::Init() {
     uint64_t threshold = UINT64_MAX;
     RETURN_IF_ERROR(
         CudaStatus(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold),
-                   "cudaMemPoolSetAttribute(cudaMemPoolAttrReleaseThreshold)", __FILE__,
-                   __LINE__));
+                   "cudaMemPoolSetAttribute(cudaMemPoolAttrReleaseThreshold)", __FILE__, __LINE__));
   }
   allocator_ = std::make_unique<CudaAllocator>(ordinal_, stream_, pools != 0, errors_);
   ASSIGN_OR_RETURN(staging_, HostStaging::Create(stream_, errors_.get()));
@@ -279,8 +286,8 @@ void CudaBackend::CopyToHost(const Tensor& src, void* dst) {
 absl::Status CudaBackend::Synchronize() {
   ScopedDevice scoped(ordinal_);
   BS_RECORD(scoped.status());
-  BS_RECORD(cudaMemcpyAsync(error_word_host_, error_word_, sizeof(uint32_t),
-                            cudaMemcpyDeviceToHost, stream_));
+  BS_RECORD(cudaMemcpyAsync(error_word_host_, error_word_, sizeof(uint32_t), cudaMemcpyDeviceToHost,
+                            stream_));
   if (BS_RECORD(cudaStreamSynchronize(stream_)) && *error_word_host_ != 0) {
     errors_->Record(absl::InternalError(DeviceErrorMessage(*error_word_host_)));
     *error_word_host_ = 0;
@@ -417,8 +424,8 @@ void CudaBackend::Attention(const Tensor& qkv, const KvCacheLayer& cache,
   CHECK_EQ(qkv.cols(), int64_t{3} * num_heads * head_dim);
   CHECK_EQ(out.rows(), rows);
   CHECK_EQ(out.cols(), int64_t{num_heads} * head_dim);
-  CHECK_LE(head_dim, kMaxAttentionHeadDim) << "the CUDA attention kernel handles head_dim <= "
-                                           << kMaxAttentionHeadDim;
+  CHECK_LE(head_dim, kMaxAttentionHeadDim)
+      << "the CUDA attention kernel handles head_dim <= " << kMaxAttentionHeadDim;
   CHECK_EQ(cache.k.rank(), 4);
   CHECK(cache.k.dtype() == DType::kF32 && cache.v.dtype() == DType::kF32);
   CHECK(cache.k.shape() == cache.v.shape());
@@ -565,10 +572,9 @@ void CudaBackend::Sample(const Tensor& logits, absl::Span<const SamplingRow> row
     }
     const Tensor temp = Scratch(DType::kI32, {static_cast<int64_t>(temp_bytes / 4 + 1)});
     if (temp.empty()) return;
-    BS_RECORD(SortSegmentsDescending(temp.data(), &temp_bytes, keys_in.data<float>(),
-                                     keys_out.data<float>(), ids_in.data<int32_t>(),
-                                     ids_out.data<int32_t>(), g, v, offsets.data<int32_t>(),
-                                     stream_));
+    BS_RECORD(SortSegmentsDescending(
+        temp.data(), &temp_bytes, keys_in.data<float>(), keys_out.data<float>(),
+        ids_in.data<int32_t>(), ids_out.data<int32_t>(), g, v, offsets.data<int32_t>(), stream_));
     BS_RECORD(LaunchSampleSortedRows(logits.data<float>(), v, params_ptr, group_rows, g,
                                      keys_out.data<float>(), ids_out.data<int32_t>(),
                                      row_max.data<float>(), row_log_sum.data<float>(),

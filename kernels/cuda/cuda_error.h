@@ -40,11 +40,11 @@ class ErrorState {
 
 // Records a failing CUDA runtime call in `errors` (an ErrorState&); evaluates
 // to true when the call succeeded.
-#define BS_CUDA_OK(errors, call)                                                     \
-  ::blockserve::cuda::RecordIfError(                                                 \
+#define BS_CUDA_OK(errors, call)     \
+  ::blockserve::cuda::RecordIfError( \
       (errors), ::blockserve::cuda::CudaStatus((call), #call, __FILE__, __LINE__))
-#define BS_CUBLAS_OK(errors, call)                                                   \
-  ::blockserve::cuda::RecordIfError(                                                 \
+#define BS_CUBLAS_OK(errors, call)   \
+  ::blockserve::cuda::RecordIfError( \
       (errors), ::blockserve::cuda::CublasStatus((call), #call, __FILE__, __LINE__))
 
 namespace blockserve::cuda {

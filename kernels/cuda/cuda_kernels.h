@@ -25,11 +25,11 @@ namespace blockserve::cuda {
 
 // Bits of the device-side error word.
 enum DeviceErrorBits : uint32_t {
-  kErrorCopyRowsIndex = 1u << 0,      // CopyRows: source or target row out of range
-  kErrorKvSlot = 1u << 1,             // Attention: slot_mapping entry outside the cache
-  kErrorPageTable = 1u << 2,          // Attention: page_table entry outside the cache
-  kErrorAttentionLayout = 1u << 3,    // Attention: query_starts / kv_lens inconsistent
-  kErrorTargetId = 1u << 4,           // TargetLogProbs: target id outside [0, V)
+  kErrorCopyRowsIndex = 1u << 0,    // CopyRows: source or target row out of range
+  kErrorKvSlot = 1u << 1,           // Attention: slot_mapping entry outside the cache
+  kErrorPageTable = 1u << 2,        // Attention: page_table entry outside the cache
+  kErrorAttentionLayout = 1u << 3,  // Attention: query_starts / kv_lens inconsistent
+  kErrorTargetId = 1u << 4,         // TargetLogProbs: target id outside [0, V)
 };
 
 // Floating element types of weights (the backend's DType, without its header).
@@ -112,9 +112,9 @@ struct SampleRowParams {
   double draw = 0.0;             // u = SamplingDraw(seed, position) in [0, 1)
   float inv_temperature = 0.0f;  // 1.0f / temperature (kPlain, kSorted)
   SampleMode mode = SampleMode::kGreedy;
-  int32_t top_k = 0;             // kSorted: the k cut, or 0 for none
-  float top_p = 1.0f;            // kSorted: the nucleus mass
-  int32_t cut_p = 0;             // kSorted: 1 when top_p < 1 cuts
+  int32_t top_k = 0;   // kSorted: the k cut, or 0 for none
+  float top_p = 1.0f;  // kSorted: the nucleus mass
+  int32_t cut_p = 0;   // kSorted: 1 when top_p < 1 cuts
 };
 // Pass 1 over every row of logits [m, v]: writes row_max[r] and
 // row_log_sum[r] (log of sum(exp(logit - max))), and for kGreedy and kPlain
@@ -125,8 +125,7 @@ cudaError_t LaunchSampleRows(const float* logits, int64_t m, int64_t v,
 // Copies `count` rows (ids in rows[]) of logits into keys [count, v], fills
 // ids [count, v] with 0..v-1 and offsets [count + 1] with g * v.
 cudaError_t LaunchGatherSortInput(const float* logits, int64_t v, const int32_t* rows, int count,
-                                  float* keys, int32_t* ids, int32_t* offsets,
-                                  cudaStream_t stream);
+                                  float* keys, int32_t* ids, int32_t* offsets, cudaStream_t stream);
 // Sorts each of the `count` segments of v (key, id) pairs by key descending;
 // stable, so equal keys keep ids ascending. With temp == nullptr only sets
 // *temp_bytes (the cub two-phase protocol).

@@ -12,20 +12,22 @@ absl::StatusOr<std::unique_ptr<CublasGemm>> CublasGemm::Create(cudaStream_t stre
                                                                bool allow_tf32) {
   std::unique_ptr<CublasGemm> gemm(new CublasGemm());
   gemm->allow_tf32_ = allow_tf32;
-  RETURN_IF_ERROR(CublasStatus(cublasCreate(&gemm->handle_), "cublasCreate", __FILE__, __LINE__));
-  RETURN_IF_ERROR(CublasStatus(cublasSetStream(gemm->handle_, stream), "cublasSetStream",
+  ASSIGN_OR_RETURN(gemm->cublas_, LoadCublas());
+  const CublasLibrary& cublas = *gemm->cublas_;
+  RETURN_IF_ERROR(CublasStatus(cublas.create(&gemm->handle_), "cublasCreate", __FILE__, __LINE__));
+  RETURN_IF_ERROR(CublasStatus(cublas.set_stream(gemm->handle_, stream), "cublasSetStream",
                                __FILE__, __LINE__));
-  RETURN_IF_ERROR(CudaStatus(cudaMalloc(&gemm->workspace_, kWorkspaceBytes), "cudaMalloc",
-                             __FILE__, __LINE__));
-  RETURN_IF_ERROR(CublasStatus(cublasSetWorkspace(gemm->handle_, gemm->workspace_,
-                                                  kWorkspaceBytes),
-                               "cublasSetWorkspace", __FILE__, __LINE__));
+  RETURN_IF_ERROR(
+      CudaStatus(cudaMalloc(&gemm->workspace_, kWorkspaceBytes), "cudaMalloc", __FILE__, __LINE__));
+  RETURN_IF_ERROR(
+      CublasStatus(cublas.set_workspace(gemm->handle_, gemm->workspace_, kWorkspaceBytes),
+                   "cublasSetWorkspace", __FILE__, __LINE__));
   return gemm;
 }
 
 CublasGemm::~CublasGemm() {
   // The owner has synchronized the stream: no GEMM is still using these.
-  if (handle_ != nullptr) cublasDestroy(handle_);
+  if (handle_ != nullptr) cublas_->destroy(handle_);
   if (workspace_ != nullptr) cudaFree(workspace_);
 }
 
@@ -43,10 +45,10 @@ absl::Status CublasGemm::Run(const void* x, const void* w, cudaDataType_t type, 
   // A is w seen as a k x n matrix (lda k), transposed, and B is x seen as a
   // k x m matrix (ldb k).
   return CublasStatus(
-      cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-                   static_cast<int>(k), &alpha, w, type, static_cast<int>(k), x, type,
-                   static_cast<int>(k), &beta, y, CUDA_R_32F, static_cast<int>(n), compute,
-                   CUBLAS_GEMM_DEFAULT),
+      cublas_->gemm_ex(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                       static_cast<int>(k), &alpha, w, type, static_cast<int>(k), x, type,
+                       static_cast<int>(k), &beta, y, CUDA_R_32F, static_cast<int>(n), compute,
+                       CUBLAS_GEMM_DEFAULT),
       "cublasGemmEx", __FILE__, __LINE__);
 }
 

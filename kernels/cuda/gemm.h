@@ -7,8 +7,9 @@
 // product y^T = w^T-as-stored x^T, so the call is GemmEx(T, N) on the
 // buffers as they are, with no transposes in memory.
 //
-// Owns a cuBLAS handle bound to the backend's stream and a fixed workspace.
-// Used by one thread at a time (the backend's).
+// Owns a cuBLAS handle bound to the backend's stream and a fixed workspace;
+// cuBLAS itself is loaded on first use (cublas_library.h). Used by one
+// thread at a time (the backend's).
 #ifndef BLOCKSERVE_KERNELS_CUDA_GEMM_H_
 #define BLOCKSERVE_KERNELS_CUDA_GEMM_H_
 
@@ -20,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/cuda/cublas_library.h"
 
 namespace blockserve::cuda {
 
@@ -42,6 +44,7 @@ class CublasGemm {
 
   static constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLAS's advice for Hopper
 
+  const CublasLibrary* cublas_ = nullptr;
   cublasHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   bool allow_tf32_ = false;

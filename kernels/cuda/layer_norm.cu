@@ -12,8 +12,8 @@ constexpr int kThreads = 256;
 // thread, and all reads of the statistics passes end at a block barrier
 // (inside BlockAllReduce) before the first write.
 __global__ void __launch_bounds__(kThreads)
-    LayerNormKernel(const float* x, const float* __restrict__ gamma,
-                    const float* __restrict__ beta, float eps, int64_t d, float* y) {
+    LayerNormKernel(const float* x, const float* __restrict__ gamma, const float* __restrict__ beta,
+                    float eps, int64_t d, float* y) {
   __shared__ double scratch[32];
   const int64_t row = blockIdx.x;
   const float* in = x + row * d;

@@ -68,7 +68,7 @@ cudaError_t LaunchBiasActivation(float* y, const float* bias, int64_t m, int64_t
                                  cudaStream_t stream) {
   if (m <= 0 || n <= 0 || (bias == nullptr && !gelu)) return cudaSuccess;
   BiasActivationKernel<<<GridStrideBlocks(m * n, kThreads), kThreads, 0, stream>>>(y, bias, m, n,
-                                                                                  gelu);
+                                                                                   gelu);
   return cudaGetLastError();
 }
 

@@ -15,10 +15,9 @@
 // The draw u comes from the host (SamplingDraw(seed, position)), so it is
 // the CPU's, bit for bit. Running sums are in double in a block-parallel
 // association (device_utils.cuh, FirstCrossing).
-#include <cub/device/device_segmented_radix_sort.cuh>
-
 #include <climits>
 #include <cmath>
+#include <cub/device/device_segmented_radix_sort.cuh>
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/device_utils.cuh"
@@ -93,12 +92,10 @@ __global__ void GatherSortInputKernel(const float* __restrict__ logits, int64_t 
 __global__ void __launch_bounds__(kThreads)
     SampleSortedRowsKernel(const float* __restrict__ logits, int64_t v,
                            const SampleRowParams* __restrict__ params,
-                           const int32_t* __restrict__ rows,
-                           const float* __restrict__ sorted_keys,
+                           const int32_t* __restrict__ rows, const float* __restrict__ sorted_keys,
                            const int32_t* __restrict__ sorted_ids,
-                           const float* __restrict__ row_max,
-                           const float* __restrict__ row_log_sum, int32_t* __restrict__ tokens,
-                           float* __restrict__ logprobs) {
+                           const float* __restrict__ row_max, const float* __restrict__ row_log_sum,
+                           int32_t* __restrict__ tokens, float* __restrict__ logprobs) {
   __shared__ CrossingScratch crossing_scratch;
   const int64_t g = blockIdx.x;
   const int64_t r = rows[g];
@@ -107,9 +104,7 @@ __global__ void __launch_bounds__(kThreads)
   const SampleRowParams p = params[r];
   const float max_logit = row_max[r];
   const float inv_t = p.inv_temperature;
-  auto weight = [&](int64_t i) {
-    return static_cast<double>(expf((keys[i] - max_logit) * inv_t));
-  };
+  auto weight = [&](int64_t i) { return static_cast<double>(expf((keys[i] - max_logit) * inv_t)); };
 
   // The top-k cut keeps the first k sorted candidates.
   int64_t keep = (p.top_k > 0 && p.top_k < v) ? p.top_k : v;
@@ -163,8 +158,8 @@ cudaError_t SortSegmentsDescending(void* temp, size_t* temp_bytes, const float* 
   if (int64_t{count} * v > INT_MAX) return cudaErrorInvalidValue;
   const int num_items = static_cast<int>(int64_t{count} * v);
   return cub::DeviceSegmentedRadixSort::SortPairsDescending(
-      temp, *temp_bytes, keys_in, keys_out, ids_in, ids_out, num_items, count, offsets,
-      offsets + 1, 0, static_cast<int>(sizeof(float) * 8), stream);
+      temp, *temp_bytes, keys_in, keys_out, ids_in, ids_out, num_items, count, offsets, offsets + 1,
+      0, static_cast<int>(sizeof(float) * 8), stream);
 }
 
 cudaError_t LaunchSampleSortedRows(const float* logits, int64_t v, const SampleRowParams* params,

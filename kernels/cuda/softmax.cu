@@ -13,7 +13,7 @@ namespace {
 constexpr int kThreads = 512;
 
 __global__ void __launch_bounds__(kThreads)
-    LogSoftmaxKernel(const float* __restrict__ logits, int64_t v, float* __restrict__ out,
+    LogSoftmaxKernel(const float* logits, int64_t v, float* out,  // out may be logits
                      const int32_t* __restrict__ targets, float* __restrict__ target_out,
                      uint32_t* error_word) {
   __shared__ float max_scratch[32];
@@ -50,7 +50,7 @@ cudaError_t LaunchLogSoftmax(const float* logits, int64_t m, int64_t v, float* o
   if (m <= 0 || v <= 0) return cudaSuccess;
   if (m > 0x7fffffff) return cudaErrorInvalidValue;
   LogSoftmaxKernel<<<static_cast<unsigned>(m), kThreads, 0, stream>>>(logits, v, out, targets,
-                                                                     target_out, error_word);
+                                                                      target_out, error_word);
   return cudaGetLastError();
 }
 

@@ -55,8 +55,8 @@ absl::Status WaitUntilServing(const std::string& address, double timeout_s,
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrCat(
-      address, " did not become SERVING within ", timeout_s, " s (last seen: ",
-      last == HealthState::kNotServing ? "NOT_SERVING" : "unreachable", ")"));
+      address, " did not become SERVING within ", timeout_s,
+      " s (last seen: ", last == HealthState::kNotServing ? "NOT_SERVING" : "unreachable", ")"));
 }
 
 }  // namespace blockserve::services

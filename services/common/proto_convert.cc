@@ -4,23 +4,33 @@ namespace blockserve::services {
 
 v1::FinishReason ToProto(FinishReason reason) {
   switch (reason) {
-    case FinishReason::kLength: return v1::FINISH_REASON_LENGTH;
-    case FinishReason::kEos: return v1::FINISH_REASON_EOS;
-    case FinishReason::kStop: return v1::FINISH_REASON_STOP;
-    case FinishReason::kCancelled: return v1::FINISH_REASON_CANCELLED;
+    case FinishReason::kLength:
+      return v1::FINISH_REASON_LENGTH;
+    case FinishReason::kEos:
+      return v1::FINISH_REASON_EOS;
+    case FinishReason::kStop:
+      return v1::FINISH_REASON_STOP;
+    case FinishReason::kCancelled:
+      return v1::FINISH_REASON_CANCELLED;
     case FinishReason::kNone:
-    case FinishReason::kError: return v1::FINISH_REASON_UNSPECIFIED;
+    case FinishReason::kError:
+      return v1::FINISH_REASON_UNSPECIFIED;
   }
   return v1::FINISH_REASON_UNSPECIFIED;
 }
 
 FinishReason FromProto(v1::FinishReason reason) {
   switch (reason) {
-    case v1::FINISH_REASON_LENGTH: return FinishReason::kLength;
-    case v1::FINISH_REASON_EOS: return FinishReason::kEos;
-    case v1::FINISH_REASON_STOP: return FinishReason::kStop;
-    case v1::FINISH_REASON_CANCELLED: return FinishReason::kCancelled;
-    default: return FinishReason::kNone;
+    case v1::FINISH_REASON_LENGTH:
+      return FinishReason::kLength;
+    case v1::FINISH_REASON_EOS:
+      return FinishReason::kEos;
+    case v1::FINISH_REASON_STOP:
+      return FinishReason::kStop;
+    case v1::FINISH_REASON_CANCELLED:
+      return FinishReason::kCancelled;
+    default:
+      return FinishReason::kNone;
   }
 }
 
@@ -81,9 +91,8 @@ BlockResult FromProto(const v1::DecodedBlock& block) {
   result.logprobs.assign(block.logprobs().begin(), block.logprobs().end());
   const int code = block.status_code();
   if (code != 0) {
-    const absl::StatusCode status_code = code > 0 && code <= 16
-                                             ? static_cast<absl::StatusCode>(code)
-                                             : absl::StatusCode::kUnknown;
+    const absl::StatusCode status_code =
+        code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code) : absl::StatusCode::kUnknown;
     result.status = absl::Status(status_code, block.status_message());
   }
   return result;

@@ -1,7 +1,5 @@
 #include "services/common/server_runner.h"
 
-#include "services/common/stop_signals.h"
-
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "nlohmann/json.hpp"
+#include "services/common/stop_signals.h"
 #include "shared/common/arg_parser.h"
 #include "shared/common/logging.h"
 #include "shared/common/status_macros.h"
@@ -71,8 +70,7 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.flags.listen, grpc::InsecureServerCredentials(),
-                           &runner->port_);
+  builder.AddListeningPort(options.flags.listen, grpc::InsecureServerCredentials(), &runner->port_);
   // Peers keep long-lived streams open with keepalive pings: accept them.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
@@ -141,8 +139,8 @@ absl::Status ServerRunner::WritePortFile() const {
   std::error_code error;
   std::filesystem::rename(temp, options_.flags.port_file, error);
   if (error) {
-    return absl::UnavailableError(absl::StrCat("cannot write --port-file ",
-                                               options_.flags.port_file, ": ", error.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot write --port-file ", options_.flags.port_file, ": ", error.message()));
   }
   return absl::OkStatus();
 }

@@ -13,9 +13,9 @@
 // the --port-file, and sets health NOT_SERVING until SetServing(true).
 //
 // A signal thread waits for SIGTERM/SIGINT (StopSignals: the handler only
-// writes to a pipe; the work happens on the thread). Wait() then drains: health NOT_SERVING, ServingState draining
-// (new requests get UNAVAILABLE from their handlers), hooks.on_drain, then
-// it waits until no request is in flight and hooks.idle() holds, at most
+// writes to a pipe; the work happens on the thread). Wait() then drains: health NOT_SERVING,
+// ServingState draining (new requests get UNAVAILABLE from their handlers), hooks.on_drain, then it
+// waits until no request is in flight and hooks.idle() holds, at most
 // --grace-period; then Server::Shutdown cancels what is left, hooks.stop
 // stops the engine, and Wait() returns exit status 0.
 //

@@ -73,7 +73,7 @@ class ServerStream {
 
   explicit ServerStream(Hooks hooks) : hooks_(std::move(hooks)) {}
 
-  Hooks hooks_;  // moved out in OnDone (the last reaction)
+  Hooks hooks_;                 // moved out in OnDone (the last reaction)
   Reactor* reactor_ = nullptr;  // owned by gRPC until OnDone
   std::unique_ptr<Queue> writes_;
 };

@@ -46,9 +46,8 @@ absl::StatusOr<std::unique_ptr<ContextEngine>> ContextEngine::Create(
       new ContextEngine(std::move(scheduler), config, dispatcher, metrics));
 }
 
-ContextEngine::ContextEngine(std::unique_ptr<ContextScheduler> scheduler,
-                             const ModelConfig& config, BlockDispatcher* dispatcher,
-                             ContextMetrics* metrics)
+ContextEngine::ContextEngine(std::unique_ptr<ContextScheduler> scheduler, const ModelConfig& config,
+                             BlockDispatcher* dispatcher, ContextMetrics* metrics)
     : scheduler_(std::move(scheduler)),
       config_(config),
       dispatcher_(dispatcher),
@@ -65,8 +64,7 @@ ContextEngine::ContextEngine(std::unique_ptr<ContextScheduler> scheduler,
 ContextEngine::~ContextEngine() { Shutdown(); }
 
 double ContextEngine::NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 absl::StatusOr<uint64_t> ContextEngine::Start(GenerationRequest request, Callback callback) {

@@ -53,12 +53,9 @@ class ContextEngine {
 
   // The decoder, backend and dispatcher must outlive the engine; metrics
   // may be null.
-  static absl::StatusOr<std::unique_ptr<ContextEngine>> Create(const BlockDecoder& decoder,
-                                                               Backend& backend,
-                                                               const ModelConfig& config,
-                                                               const Options& options,
-                                                               BlockDispatcher* dispatcher,
-                                                               ContextMetrics* metrics);
+  static absl::StatusOr<std::unique_ptr<ContextEngine>> Create(
+      const BlockDecoder& decoder, Backend& backend, const ModelConfig& config,
+      const Options& options, BlockDispatcher* dispatcher, ContextMetrics* metrics);
   ~ContextEngine();
 
   // INVALID_ARGUMENT for a bad request, UNAVAILABLE after Shutdown().
@@ -97,13 +94,13 @@ class ContextEngine {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<Arrival> arrivals_;            // guarded by mutex_
-  std::vector<uint64_t> cancels_;            // guarded by mutex_
-  std::vector<BlockResult> results_;         // guarded by mutex_
-  std::map<uint64_t, Callback> callbacks_;   // guarded by mutex_
-  uint64_t next_id_ = 1;                     // guarded by mutex_
-  bool stopping_ = false;                    // guarded by mutex_
-  Load load_;                                // guarded by mutex_
+  std::vector<Arrival> arrivals_;           // guarded by mutex_
+  std::vector<uint64_t> cancels_;           // guarded by mutex_
+  std::vector<BlockResult> results_;        // guarded by mutex_
+  std::map<uint64_t, Callback> callbacks_;  // guarded by mutex_
+  uint64_t next_id_ = 1;                    // guarded by mutex_
+  bool stopping_ = false;                   // guarded by mutex_
+  Load load_;                               // guarded by mutex_
   std::thread thread_;
 };
 

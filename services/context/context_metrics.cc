@@ -5,14 +5,14 @@
 namespace blockserve::services {
 
 ContextMetrics::ContextMetrics(metrics::MetricsRegistry& r)
-    : active_sessions(r.Gauge("blockserve_context_active_sessions",
-                              "Sessions admitted to the block KV cache")),
+    : active_sessions(
+          r.Gauge("blockserve_context_active_sessions", "Sessions admitted to the block KV cache")),
       waiting_sessions(r.Gauge("blockserve_context_waiting_sessions",
                                "Sessions queued until the KV cache can hold them")),
       kv_used_bytes(r.Gauge("blockserve_context_kv_cache_used_bytes",
                             "Block KV cache bytes held by sessions")),
-      kv_capacity_bytes(r.Gauge("blockserve_context_kv_cache_capacity_bytes",
-                                "Block KV cache budget in bytes")),
+      kv_capacity_bytes(
+          r.Gauge("blockserve_context_kv_cache_capacity_bytes", "Block KV cache budget in bytes")),
       sessions_total(r.CounterFamily("blockserve_context_sessions_total",
                                      "Finished sessions by outcome and status code")),
       prompt_tokens(r.Counter("blockserve_context_prompt_tokens_total",
@@ -54,8 +54,7 @@ ContextMetrics::ContextMetrics(metrics::MetricsRegistry& r)
                                      "Blocks in flight at each token worker")) {}
 
 void ContextMetrics::CountSession(absl::string_view outcome, absl::string_view code) {
-  sessions_total.Add({{"outcome", std::string(outcome)}, {"code", std::string(code)}})
-      .Increment();
+  sessions_total.Add({{"outcome", std::string(outcome)}, {"code", std::string(code)}}).Increment();
 }
 
 }  // namespace blockserve::services

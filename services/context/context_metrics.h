@@ -28,16 +28,16 @@ struct ContextMetrics {
   prometheus::Histogram& session_seconds;      // arrival to the end
 
   // Block-decoder batching.
-  prometheus::Gauge& batch_size;               // blocks in the last forward pass
+  prometheus::Gauge& batch_size;  // blocks in the last forward pass
   prometheus::Histogram& batch_size_histogram;
-  prometheus::Histogram& step_seconds;         // one block-decoder forward pass
+  prometheus::Histogram& step_seconds;  // one block-decoder forward pass
 
   // Blocks and workers.
-  prometheus::Gauge& queued_blocks;            // waiting for a worker
-  prometheus::Gauge& in_flight_blocks;         // at a worker
+  prometheus::Gauge& queued_blocks;     // waiting for a worker
+  prometheus::Gauge& in_flight_blocks;  // at a worker
   prometheus::Gauge& ready_workers;
-  prometheus::Histogram& round_trip_seconds;   // dispatch to result
-  prometheus::Counter& block_retries;          // re-dispatched after a failure
+  prometheus::Histogram& round_trip_seconds;                   // dispatch to result
+  prometheus::Counter& block_retries;                          // re-dispatched after a failure
   prometheus::Family<prometheus::Counter>& blocks_dispatched;  // {worker}
   prometheus::Family<prometheus::Gauge>& worker_in_flight;     // {worker}
 

@@ -42,8 +42,7 @@ int RunContextService(const ContextServerOptions& options, const ModelLoader& lo
     LOG(ERROR) << "context: " << runner.status();
     return 1;
   }
-  absl::StatusOr<ServiceModel> model =
-      load_model(BlockDecoderOnly());
+  absl::StatusOr<ServiceModel> model = load_model(BlockDecoderOnly());
   if (!model.ok()) {
     LOG(ERROR) << "context: cannot load the model: " << model.status();
     return 1;

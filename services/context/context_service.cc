@@ -52,8 +52,8 @@ grpc::ServerWriteReactor<v1::ContextGenerateResponse>* ContextServiceImpl::Gener
                                       if (uint64_t id = session->load()) engine->Cancel(id);
                                     },
                                 .on_done = [state] { state->Exit(); }});
-  absl::StatusOr<uint64_t> id = engine->Start(
-      FromProto(*request), [this, engine, stream](GenerationUpdate update) {
+  absl::StatusOr<uint64_t> id =
+      engine->Start(FromProto(*request), [this, engine, stream](GenerationUpdate update) {
         v1::ContextGenerateResponse response;
         response.mutable_tokens()->Assign(update.tokens.begin(), update.tokens.end());
         response.mutable_logprobs()->Assign(update.logprobs.begin(), update.logprobs.end());

@@ -64,8 +64,7 @@ WorkerPool::WorkerPool(Options options, ContextMetrics* metrics)
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 double WorkerPool::NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void WorkerPool::SetResultSink(ResultSink sink) {
@@ -226,8 +225,8 @@ void WorkerPool::RequeueLocked(BlockJob job, int attempts, double now, const abs
 bool WorkerPool::CompatibleLocked(const v1::ModelInfo& model, const std::string& address) const {
   const v1::ModelInfo& want = options_.model;
   if (want.context_size() == 0) return true;  // nothing to compare with
-  if (model.context_size() == want.context_size() &&
-      model.block_length() == want.block_length() && model.vocab_size() == want.vocab_size()) {
+  if (model.context_size() == want.context_size() && model.block_length() == want.block_length() &&
+      model.vocab_size() == want.vocab_size()) {
     return true;
   }
   LOG(ERROR) << "worker pool: " << address << " serves a different model (context size "
@@ -367,8 +366,8 @@ void WorkerPool::MaintenanceLoop() {
         if (worker->stream == nullptr && now >= worker->next_connect_s) {
           ++worker->generation;
           ++live_streams_;
-          worker->stream = WorkerStream::Start(worker->stub.get(), this, address,
-                                               worker->generation);
+          worker->stream =
+              WorkerStream::Start(worker->stub.get(), this, address, worker->generation);
         }
       }
       for (const std::string& address : gone) EraseWorkerLocked(address);
@@ -381,11 +380,11 @@ void WorkerPool::MaintenanceLoop() {
         InFlight flight = std::move(in_flight_.at(session));
         in_flight_.erase(session);
         CancelAtWorkerLocked(flight.worker, session);
-        LOG(WARNING) << "worker pool: block " << flight.job.block_index << " of session "
-                     << session << " timed out at " << flight.worker;
+        LOG(WARNING) << "worker pool: block " << flight.job.block_index << " of session " << session
+                     << " timed out at " << flight.worker;
         RequeueLocked(std::move(flight.job), flight.attempts, now,
-                      absl::DeadlineExceededError(absl::StrCat(
-                          "no result within ", options_.block_timeout_s, " s")),
+                      absl::DeadlineExceededError(
+                          absl::StrCat("no result within ", options_.block_timeout_s, " s")),
                       failed);
       }
       // Blocks nobody could take in time.
@@ -393,9 +392,8 @@ void WorkerPool::MaintenanceLoop() {
         if (now - p.since_s <= options_.no_worker_timeout_s) return false;
         failed.push_back(FailedBlock(
             p.job, absl::UnavailableError(absl::StrCat(
-                       "no token worker could take the block within ",
-                       options_.no_worker_timeout_s, " s (", workers_.size(),
-                       " workers configured)"))));
+                       "no token worker could take the block within ", options_.no_worker_timeout_s,
+                       " s (", workers_.size(), " workers configured)"))));
         return true;
       });
       PumpLocked(now);

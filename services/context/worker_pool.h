@@ -136,11 +136,11 @@ class WorkerPool final : public BlockDispatcher, private WorkerStream::Listener 
   mutable std::mutex mutex_;
   std::condition_variable streams_done_;
   std::map<std::string, std::unique_ptr<Worker>> workers_;  // guarded by mutex_
-  std::map<uint64_t, InFlight> in_flight_;  // by session; guarded by mutex_
-  std::deque<Pending> pending_;             // guarded by mutex_
-  LeastOutstandingPolicy policy_;           // guarded by mutex_
-  int live_streams_ = 0;                    // guarded by mutex_
-  bool shutting_down_ = false;              // guarded by mutex_
+  std::map<uint64_t, InFlight> in_flight_;                  // by session; guarded by mutex_
+  std::deque<Pending> pending_;                             // guarded by mutex_
+  LeastOutstandingPolicy policy_;                           // guarded by mutex_
+  int live_streams_ = 0;                                    // guarded by mutex_
+  bool shutting_down_ = false;                              // guarded by mutex_
 
   std::mutex tick_mutex_;
   std::condition_variable tick_cv_;

@@ -54,9 +54,9 @@ int AdmissionController::queued() const {
 }
 
 absl::Status AdmissionController::Rejection() const {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "the gateway is at capacity (", options_.max_running, " requests running, ",
-      options_.max_queued, " queued): retry later"));
+  return absl::ResourceExhaustedError(absl::StrCat("the gateway is at capacity (",
+                                                   options_.max_running, " requests running, ",
+                                                   options_.max_queued, " queued): retry later"));
 }
 
 }  // namespace blockserve::services

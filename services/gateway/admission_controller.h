@@ -56,8 +56,8 @@ class AdmissionController {
 
   const Options options_;
   mutable std::mutex mutex_;
-  int running_ = 0;             // guarded by mutex_
-  std::deque<Waiter> queue_;    // guarded by mutex_
+  int running_ = 0;           // guarded by mutex_
+  std::deque<Waiter> queue_;  // guarded by mutex_
 };
 
 }  // namespace blockserve::services

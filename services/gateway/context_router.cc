@@ -99,9 +99,9 @@ std::optional<v1::ModelInfo> ContextRouter::model() const {
 
 bool ContextRouter::WaitForModel(double timeout_s) {
   std::unique_lock<std::mutex> lock(mutex_);
-  return changed_.wait_for(lock, std::chrono::duration<double>(timeout_s),
-                           [&] { return model_.has_value() || stopping_; }) &&
-         model_.has_value();
+  return changed_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] {
+    return model_.has_value() || stopping_;
+  }) && model_.has_value();
 }
 
 void ContextRouter::PublishLocked() {
@@ -119,9 +119,9 @@ void ContextRouter::PollLoop() {
   while (true) {
     for (size_t i = 0; i < replicas_.size(); ++i) {
       Replica& replica = *replicas_[i];
-      const auto deadline = std::chrono::system_clock::now() +
-                            std::chrono::microseconds(
-                                static_cast<int64_t>(options_.poll_timeout_s * 1e6));
+      const auto deadline =
+          std::chrono::system_clock::now() +
+          std::chrono::microseconds(static_cast<int64_t>(options_.poll_timeout_s * 1e6));
       // Synchronous calls on this dedicated thread (never in a reaction).
       bool need_info;
       {
@@ -148,8 +148,7 @@ void ContextRouter::PollLoop() {
         if (!model_.has_value()) {
           model_ = *info;
           LOG(INFO) << "gateway: model " << info->name() << " (vocab " << info->vocab_size()
-                    << ", block length " << info->block_length() << ") from "
-                    << replica.address;
+                    << ", block length " << info->block_length() << ") from " << replica.address;
           changed_.notify_all();
         }
         const bool compatible = SameModel(*model_, *info);

@@ -80,9 +80,9 @@ class ContextRouter {
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  LeastLoadedReplicaPolicy policy_;      // guarded by mutex_
-  std::optional<v1::ModelInfo> model_;   // guarded by mutex_
-  bool stopping_ = false;                // guarded by mutex_
+  LeastLoadedReplicaPolicy policy_;     // guarded by mutex_
+  std::optional<v1::ModelInfo> model_;  // guarded by mutex_
+  bool stopping_ = false;               // guarded by mutex_
   std::thread poller_;
 };
 

@@ -22,12 +22,12 @@ GatewayMetrics::GatewayMetrics(metrics::MetricsRegistry& r)
                                 metrics::RequestLatencyBuckets())),
       prompt_tokens(r.Counter("blockserve_gateway_prompt_tokens_total",
                               "Prompt tokens of admitted Generate requests")),
-      generated_tokens(r.Counter("blockserve_gateway_generated_tokens_total",
-                                 "Tokens streamed to clients")),
-      running_requests(r.Gauge("blockserve_gateway_active_requests",
-                               "Generate requests admitted and running")),
-      queued_requests(r.Gauge("blockserve_gateway_queued_requests",
-                              "Generate requests waiting for admission")),
+      generated_tokens(
+          r.Counter("blockserve_gateway_generated_tokens_total", "Tokens streamed to clients")),
+      running_requests(
+          r.Gauge("blockserve_gateway_active_requests", "Generate requests admitted and running")),
+      queued_requests(
+          r.Gauge("blockserve_gateway_queued_requests", "Generate requests waiting for admission")),
       replica_up(r.GaugeFamily("blockserve_gateway_context_replica_up",
                                "1 when the context replica answers and serves this model")),
       replica_outstanding(r.GaugeFamily("blockserve_gateway_context_replica_requests",

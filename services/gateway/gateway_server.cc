@@ -19,8 +19,7 @@ int RunGateway(const GatewayServerOptions& options) {
   // The tokenizer first: it is quick to load and every handler reads it.
   std::unique_ptr<Tokenizer> tokenizer;
   if (!options.tokenizer_path.empty()) {
-    absl::StatusOr<std::unique_ptr<Tokenizer>> loaded =
-        Tokenizer::FromFile(options.tokenizer_path);
+    absl::StatusOr<std::unique_ptr<Tokenizer>> loaded = Tokenizer::FromFile(options.tokenizer_path);
     if (!loaded.ok()) {
       LOG(ERROR) << "gateway: " << loaded.status();
       return 1;
@@ -64,9 +63,8 @@ int RunGateway(const GatewayServerOptions& options) {
                  << ": prompts with larger ids will be refused";
   }
   (*runner)->SetServing(true);
-  LOG(INFO) << "gateway: serving " << model.name() << " through "
-            << options.context_replicas.size() << " context replica(s)"
-            << (tokenizer ? "" : " (no tokenizer: token ids only)");
+  LOG(INFO) << "gateway: serving " << model.name() << " through " << options.context_replicas.size()
+            << " context replica(s)" << (tokenizer ? "" : " (no tokenizer: token ids only)");
   ServerRunner::Hooks hooks;
   hooks.idle = [&] { return gateway.live_calls.load() == 0; };
   const int code = (*runner)->Wait(hooks);

@@ -29,9 +29,9 @@ grpc::ServerUnaryReactor* GatewayService::Tokenize(grpc::CallbackServerContext* 
                 absl::FailedPreconditionError("this gateway has no tokenizer"));
   } else if (request->text().size() > gateway_->limits.max_prompt_bytes) {
     FinishUnary(reactor, "Tokenize",
-                absl::InvalidArgumentError(absl::StrCat(
-                    "text is ", request->text().size(), " bytes, more than the limit of ",
-                    gateway_->limits.max_prompt_bytes)));
+                absl::InvalidArgumentError(absl::StrCat("text is ", request->text().size(),
+                                                        " bytes, more than the limit of ",
+                                                        gateway_->limits.max_prompt_bytes)));
   } else {
     gateway_->pool->Post([this, reactor, request, response] {
       absl::StatusOr<std::vector<int32_t>> ids = gateway_->tokenizer->Encode(

@@ -31,9 +31,9 @@ class GenerateCall : public std::enable_shared_from_this<GenerateCall> {
         id_(gateway.next_id.fetch_add(1)),
         arrival_(Clock::now()) {
     gateway_.live_calls.fetch_add(1);
-    const auto cap = std::chrono::system_clock::now() +
-                     std::chrono::microseconds(
-                         static_cast<int64_t>(gateway_.max_request_seconds * 1e6));
+    const auto cap =
+        std::chrono::system_clock::now() +
+        std::chrono::microseconds(static_cast<int64_t>(gateway_.max_request_seconds * 1e6));
     deadline_ = std::min(client_deadline, cap);
   }
   ~GenerateCall() { gateway_.live_calls.fetch_sub(1); }
@@ -49,8 +49,7 @@ class GenerateCall : public std::enable_shared_from_this<GenerateCall> {
   void OnUpstreamDone(const grpc::Status& status);
   void OnClientCancel();
   // Ends the request once: the last message (OK) or the error status.
-  void CompleteLocked(std::unique_lock<std::mutex>& lock, absl::Status status,
-                      FinishReason reason);
+  void CompleteLocked(std::unique_lock<std::mutex>& lock, absl::Status status, FinishReason reason);
   void Reject(const absl::Status& status);
 
   GatewayContext& gateway_;
@@ -61,9 +60,9 @@ class GenerateCall : public std::enable_shared_from_this<GenerateCall> {
   std::shared_ptr<Stream> stream_;
 
   std::mutex mutex_;
-  bool admitted_ = false;   // holds an admission slot
+  bool admitted_ = false;  // holds an admission slot
   bool completed_ = false;
-  int replica_ = -1;        // holds a router slot when >= 0
+  int replica_ = -1;              // holds a router slot when >= 0
   Upstream* upstream_ = nullptr;  // alive while non-null
   std::optional<OutputAssembler> output_;
   uint64_t seed_ = 0;
@@ -75,8 +74,7 @@ class GenerateCall : public std::enable_shared_from_this<GenerateCall> {
 };
 
 // The upstream ContextService.Generate call. Deletes itself in OnDone.
-class GenerateCall::Upstream final
-    : public grpc::ClientReadReactor<v1::ContextGenerateResponse> {
+class GenerateCall::Upstream final : public grpc::ClientReadReactor<v1::ContextGenerateResponse> {
  public:
   Upstream(std::shared_ptr<GenerateCall> call, std::chrono::system_clock::time_point deadline)
       : call_(std::move(call)) {
@@ -116,9 +114,10 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateCall::Start() {
                                   if (auto call = weak.lock()) call->OnClientCancel();
                                 },
                             // The stream holds the call until the client side is done.
-                            .on_done = [call = shared_from_this(), state, entered] {
-                              if (entered) state->Exit();
-                            }});
+                            .on_done =
+                                [call = shared_from_this(), state, entered] {
+                                  if (entered) state->Exit();
+                                }});
   if (!entered) {
     Reject(ServingState::DrainingError());
     return stream_->reactor();
@@ -128,8 +127,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateCall::Start() {
     Reject(absl::UnavailableError("the gateway has not reached a context service yet"));
     return stream_->reactor();
   }
-  if (absl::Status valid = CheckGenerateRequest(request_, *model, gateway_.tokenizer != nullptr,
-                                                gateway_.limits);
+  if (absl::Status valid =
+          CheckGenerateRequest(request_, *model, gateway_.tokenizer != nullptr, gateway_.limits);
       !valid.ok()) {
     Reject(valid);
     return stream_->reactor();
@@ -183,8 +182,8 @@ void GenerateCall::Begin() {
     if (completed_) return;
   }
   const Clock::time_point begin = Clock::now();
-  const uint64_t seed = request_.sampling().has_seed() ? request_.sampling().seed()
-                                                       : gateway_.NewSeed();
+  const uint64_t seed =
+      request_.sampling().has_seed() ? request_.sampling().seed() : gateway_.NewSeed();
   const v1::ModelInfo model = *gateway_.router->model();
   // Tokenization: the expensive part, outside the lock.
   absl::StatusOr<GenerationRequest> prepared =
@@ -207,10 +206,10 @@ void GenerateCall::Begin() {
   seed_ = seed;
   prompt_tokens_ = static_cast<int>(prepared->prompt.size());
   gateway_.metrics->prompt_tokens.Increment(prompt_tokens_);
-  output_.emplace(gateway_.tokenizer,
-                  std::vector<std::string>(request_.stop_sequences().begin(),
-                                           request_.stop_sequences().end()),
-                  request_.keep_special_tokens());
+  output_.emplace(
+      gateway_.tokenizer,
+      std::vector<std::string>(request_.stop_sequences().begin(), request_.stop_sequences().end()),
+      request_.keep_special_tokens());
 
   v1::GenerateResponse first;
   first.mutable_start()->set_seed(seed_);
@@ -220,8 +219,8 @@ void GenerateCall::Begin() {
 
   v1::ContextGenerateRequest upstream_request;
   ToProto(*prepared, &upstream_request);
-  upstream_request.set_request_id(
-      request_.request_id().empty() ? absl::StrCat("gw-", id_) : request_.request_id());
+  upstream_request.set_request_id(request_.request_id().empty() ? absl::StrCat("gw-", id_)
+                                                                : request_.request_id());
   upstream_ = new Upstream(shared_from_this(), deadline_);
   upstream_->Start(gateway_.router->stub(replica_), upstream_request);
 }
@@ -230,9 +229,9 @@ void GenerateCall::OnUpstreamMessage(const v1::ContextGenerateResponse& response
   std::unique_lock<std::mutex> lock(mutex_);
   if (completed_) return;
   gateway_.router->ReportLoad(replica_, response.load());
-  OutputAssembler::Delta delta = output_->Append(
-      absl::MakeConstSpan(response.tokens().data(), response.tokens().size()),
-      absl::MakeConstSpan(response.logprobs().data(), response.logprobs().size()));
+  OutputAssembler::Delta delta =
+      output_->Append(absl::MakeConstSpan(response.tokens().data(), response.tokens().size()),
+                      absl::MakeConstSpan(response.logprobs().data(), response.logprobs().size()));
   const Clock::time_point now = Clock::now();
   if (!delta.tokens.empty()) {
     if (!first_token_) first_token_ = now;

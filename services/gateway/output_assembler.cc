@@ -3,8 +3,7 @@
 namespace blockserve::services {
 
 OutputAssembler::OutputAssembler(const Tokenizer* tokenizer,
-                                 std::vector<std::string> stop_sequences,
-                                 bool keep_special_tokens)
+                                 std::vector<std::string> stop_sequences, bool keep_special_tokens)
     : tokenizer_(tokenizer), matcher_(std::move(stop_sequences)) {
   if (tokenizer_ != nullptr) {
     detokenizer_.emplace(*tokenizer_, /*skip_special_tokens=*/!keep_special_tokens);

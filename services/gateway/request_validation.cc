@@ -9,9 +9,7 @@
 namespace blockserve::services {
 namespace {
 
-absl::Status Invalid(absl::string_view message) {
-  return absl::InvalidArgumentError(message);
-}
+absl::Status Invalid(absl::string_view message) { return absl::InvalidArgumentError(message); }
 
 }  // namespace
 
@@ -36,8 +34,7 @@ absl::Status CheckGenerateRequest(const v1::GenerateRequest& request, const v1::
       for (int i = 0; i < ids.size(); ++i) {
         if (ids[i] < 0 || ids[i] >= model.vocab_size()) {
           return Invalid(absl::StrCat("token_ids[", i, "] = ", ids[i],
-                                      " is outside the vocabulary [0, ", model.vocab_size(),
-                                      ")"));
+                                      " is outside the vocabulary [0, ", model.vocab_size(), ")"));
         }
       }
       break;
@@ -46,13 +43,12 @@ absl::Status CheckGenerateRequest(const v1::GenerateRequest& request, const v1::
   if (request.has_max_new_tokens() &&
       (request.max_new_tokens() < 1 || request.max_new_tokens() > limits.max_new_tokens_limit)) {
     return Invalid(absl::StrCat("max_new_tokens must be between 1 and ",
-                                limits.max_new_tokens_limit, ", got ",
-                                request.max_new_tokens()));
+                                limits.max_new_tokens_limit, ", got ", request.max_new_tokens()));
   }
   const v1::SamplingParams& sampling = request.sampling();
   if (!std::isfinite(sampling.temperature()) || sampling.temperature() < 0) {
-    return Invalid(absl::StrCat("sampling.temperature must be finite and >= 0, got ",
-                                sampling.temperature()));
+    return Invalid(
+        absl::StrCat("sampling.temperature must be finite and >= 0, got ", sampling.temperature()));
   }
   if (sampling.top_k() < 0) {
     return Invalid(absl::StrCat("sampling.top_k must be >= 0, got ", sampling.top_k()));

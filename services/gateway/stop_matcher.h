@@ -28,7 +28,7 @@ class StopMatcher {
   struct Result {
     std::string text;  // safe to emit now
     bool matched = false;
-    int which = -1;    // index of the stop sequence that matched
+    int which = -1;  // index of the stop sequence that matched
   };
   Result Push(absl::string_view piece);
   std::string Flush();

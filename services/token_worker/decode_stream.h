@@ -23,8 +23,7 @@
 
 namespace blockserve::services {
 
-class DecodeStream final
-    : public grpc::ServerBidiReactor<v1::WorkerRequest, v1::WorkerReply> {
+class DecodeStream final : public grpc::ServerBidiReactor<v1::WorkerRequest, v1::WorkerReply> {
  public:
   // Starts reading at once. `engine` must outlive the call.
   DecodeStream(WorkerEngine* engine, const v1::ModelInfo& model);
@@ -35,8 +34,8 @@ class DecodeStream final
   void OnDone() override;
 
  private:
-  using Writes = WriteQueue<grpc::ServerBidiReactor<v1::WorkerRequest, v1::WorkerReply>,
-                            v1::WorkerReply>;
+  using Writes =
+      WriteQueue<grpc::ServerBidiReactor<v1::WorkerRequest, v1::WorkerReply>, v1::WorkerReply>;
 
   WorkerEngine* const engine_;
   const std::shared_ptr<Writes> writes_;

@@ -29,9 +29,9 @@ WorkerEngine::Op WorkerEngine::MakeOp(Op::Kind kind, uint64_t connection) {
 }
 
 absl::StatusOr<std::unique_ptr<WorkerEngine>> WorkerEngine::Create(const TokenDecoder& decoder,
-                                                                  Backend& backend,
-                                                                  const Options& options,
-                                                                  WorkerMetrics* metrics) {
+                                                                   Backend& backend,
+                                                                   const Options& options,
+                                                                   WorkerMetrics* metrics) {
   ASSIGN_OR_RETURN(auto batcher, TokenDecodeBatcher::Create(decoder, backend, options.batcher));
   return std::unique_ptr<WorkerEngine>(new WorkerEngine(std::move(batcher), options, metrics));
 }
@@ -46,8 +46,7 @@ WorkerEngine::WorkerEngine(std::unique_ptr<TokenDecodeBatcher> batcher, const Op
 WorkerEngine::~WorkerEngine() { Shutdown(); }
 
 double WorkerEngine::NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 uint64_t WorkerEngine::Connect(Sink sink) {
@@ -117,10 +116,9 @@ void WorkerEngine::Shutdown() {
 
 absl::Status WorkerEngine::WarmUp(int context_size) {
   auto done = std::make_shared<std::promise<absl::Status>>();
-  const uint64_t connection =
-      Connect([done](std::vector<BlockResult> results, const Load&) {
-        if (!results.empty()) done->set_value(results[0].status);
-      });
+  const uint64_t connection = Connect([done](std::vector<BlockResult> results, const Load&) {
+    if (!results.empty()) done->set_value(results[0].status);
+  });
   BlockJob job;
   job.session_id = 1;
   job.context.assign(context_size, 0.0f);
@@ -180,8 +178,8 @@ void WorkerEngine::Apply(Op& op, std::map<uint64_t, std::vector<BlockResult>>& r
         replies[op.connection].push_back(FailedBlock(session, block, status));
         return;
       }
-      origins_[local] = {.connection = op.connection, .session_id = session,
-                         .arrival_s = NowSeconds()};
+      origins_[local] = {
+          .connection = op.connection, .session_id = session, .arrival_s = NowSeconds()};
       local_ids_[{op.connection, session}] = local;
       return;
     }

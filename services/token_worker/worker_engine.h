@@ -11,7 +11,8 @@
 // blocks. The engine keeps no state across blocks.
 //
 // Thread-safe: every public method may be called from any thread (gRPC
-// reactions post here and never wait), except from inside a sink.
+// reactions post here and never wait), and all but Shutdown() and WarmUp()
+// also from inside a sink (they only queue work for the engine thread).
 #ifndef BLOCKSERVE_SERVICES_TOKEN_WORKER_WORKER_ENGINE_H_
 #define BLOCKSERVE_SERVICES_TOKEN_WORKER_WORKER_ENGINE_H_
 
@@ -102,19 +103,19 @@ class WorkerEngine {
 
   // Engine thread only.
   std::map<uint64_t, Sink> sinks_;
-  std::map<uint64_t, Origin> origins_;                             // private id -> origin
+  std::map<uint64_t, Origin> origins_;                           // private id -> origin
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> local_ids_;  // (conn, session) -> id
   uint64_t next_local_id_ = 1;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<Op> inbox_;       // guarded by mutex_
+  std::vector<Op> inbox_;         // guarded by mutex_
   uint64_t next_connection_ = 1;  // guarded by mutex_
-  int pending_submits_ = 0;     // guarded by mutex_: in inbox_
-  int live_connections_ = 0;    // guarded by mutex_
-  Load load_;                   // guarded by mutex_: snapshot after each step
-  bool broadcast_load_ = false;  // guarded by mutex_
-  bool stopping_ = false;       // guarded by mutex_
+  int pending_submits_ = 0;       // guarded by mutex_: in inbox_
+  int live_connections_ = 0;      // guarded by mutex_
+  Load load_;                     // guarded by mutex_: snapshot after each step
+  bool broadcast_load_ = false;   // guarded by mutex_
+  bool stopping_ = false;         // guarded by mutex_
   std::thread thread_;
 };
 

@@ -9,10 +9,10 @@ WorkerMetrics::WorkerMetrics(metrics::MetricsRegistry& r)
                             "Blocks received and waiting for a slot in the decode batch")),
       active_blocks(r.Gauge("blockserve_worker_active_blocks",
                             "Blocks being decoded (in the continuous batch)")),
-      batch_size(r.Gauge("blockserve_worker_batch_size",
-                         "Blocks in the last token-decoder forward pass")),
-      connections(r.Gauge("blockserve_worker_connections",
-                          "Open block streams from context services")),
+      batch_size(
+          r.Gauge("blockserve_worker_batch_size", "Blocks in the last token-decoder forward pass")),
+      connections(
+          r.Gauge("blockserve_worker_connections", "Open block streams from context services")),
       batch_size_histogram(r.Histogram("blockserve_worker_batch_size_blocks",
                                        "Blocks per token-decoder forward pass",
                                        metrics::BatchSizeBuckets())),

@@ -11,17 +11,17 @@ namespace blockserve::services {
 struct WorkerMetrics {
   explicit WorkerMetrics(metrics::MetricsRegistry& registry);
 
-  prometheus::Gauge& queued_blocks;       // waiting for a batch slot
-  prometheus::Gauge& active_blocks;       // being decoded
-  prometheus::Gauge& batch_size;          // blocks in the last forward pass
-  prometheus::Gauge& connections;         // context-service streams
+  prometheus::Gauge& queued_blocks;  // waiting for a batch slot
+  prometheus::Gauge& active_blocks;  // being decoded
+  prometheus::Gauge& batch_size;     // blocks in the last forward pass
+  prometheus::Gauge& connections;    // context-service streams
   prometheus::Histogram& batch_size_histogram;
-  prometheus::Histogram& block_seconds;   // arrival to result, per block
-  prometheus::Histogram& step_seconds;    // one token-decoder forward pass
+  prometheus::Histogram& block_seconds;  // arrival to result, per block
+  prometheus::Histogram& step_seconds;   // one token-decoder forward pass
   prometheus::Counter& blocks_ok;
   prometheus::Counter& blocks_failed;
   prometheus::Counter& blocks_cancelled;
-  prometheus::Counter& tokens;            // tokens decoded
+  prometheus::Counter& tokens;  // tokens decoded
 };
 
 }  // namespace blockserve::services

@@ -15,14 +15,13 @@ int RunTokenWorker(const WorkerServerOptions& options, const ModelLoader& load_m
   WorkerMetrics worker_metrics(registry);
   ServingState state;
   TokenWorkerService service(&state);
-  auto runner = ServerRunner::Start({.role = "worker", .flags = options.server}, {&service},
-                                    &state, &registry);
+  auto runner = ServerRunner::Start({.role = "worker", .flags = options.server}, {&service}, &state,
+                                    &registry);
   if (!runner.ok()) {
     LOG(ERROR) << "worker: " << runner.status();
     return 1;
   }
-  absl::StatusOr<ServiceModel> model =
-      load_model(TokenDecoderOnly());
+  absl::StatusOr<ServiceModel> model = load_model(TokenDecoderOnly());
   if (!model.ok()) {
     LOG(ERROR) << "worker: cannot load the model: " << model.status();
     return 1;

@@ -1,6 +1,14 @@
 #include "shared/metrics/metrics_exposer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <exception>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "prometheus/exposer.h"
@@ -32,7 +40,31 @@ MetricsExposer::MetricsExposer(std::unique_ptr<prometheus::Exposer> exposer, std
                                int port)
     : exposer_(std::move(exposer)), host_(std::move(host)), port_(port) {}
 
-MetricsExposer::~MetricsExposer() = default;
+MetricsExposer::~MetricsExposer() {
+  // civetweb's stop waits for its accept loop, which polls with a 2 s
+  // timeout; connecting to the port wakes it at once. Poke until it is down.
+  std::atomic<bool> stopped{false};
+  std::thread poke([&] {
+    while (!stopped.load()) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port_));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (inet_pton(AF_INET, host_.c_str(), &addr.sin_addr) != 1 || host_ == "0.0.0.0") {
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      }
+      if (fd >= 0) {
+        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+        close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped.store(true);
+  poke.join();
+}
 
 std::string MetricsExposer::url() const {
   return absl::StrCat("http://", host_, ":", port_, "/metrics");

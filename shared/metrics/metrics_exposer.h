@@ -2,7 +2,9 @@
 // the Prometheus text format (prometheus-cpp's civetweb exposer).
 //
 // Port 0 picks a free port; port() tells which. Owns its HTTP threads,
-// which stop when it is destroyed. Thread-safe after Start().
+// which stop when it is destroyed (promptly: the destructor wakes civetweb's
+// accept loop instead of waiting out its 2 s poll). Thread-safe after
+// Start(). IPv4 hosts only for the wake-up (others just stop slower).
 #ifndef BLOCKSERVE_SHARED_METRICS_METRICS_EXPOSER_H_
 #define BLOCKSERVE_SHARED_METRICS_METRICS_EXPOSER_H_
 

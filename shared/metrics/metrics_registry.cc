@@ -6,8 +6,8 @@
 namespace blockserve::metrics {
 
 MetricsRegistry::MetricsRegistry()
-    : registry_(std::make_shared<prometheus::Registry>(
-          prometheus::Registry::InsertBehavior::Merge)) {}
+    : registry_(
+          std::make_shared<prometheus::Registry>(prometheus::Registry::InsertBehavior::Merge)) {}
 
 void MetricsRegistry::CheckType(const std::string& name, Type type) {
   CHECK(name.rfind("blockserve_", 0) == 0) << "metric " << name << " must be named blockserve_*";
@@ -44,8 +44,7 @@ prometheus::Gauge& MetricsRegistry::Gauge(const std::string& name, const std::st
   return GaugeFamily(name, help).Add(labels);
 }
 
-prometheus::Histogram& MetricsRegistry::Histogram(const std::string& name,
-                                                  const std::string& help,
+prometheus::Histogram& MetricsRegistry::Histogram(const std::string& name, const std::string& help,
                                                   const std::vector<double>& buckets,
                                                   const prometheus::Labels& labels) {
   return HistogramFamily(name, help).Add(labels, buckets);

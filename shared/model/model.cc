@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "shared/common/status_macros.h"
+#include "shared/model/checkpoint_layout.h"
 #include "shared/weights/safetensors.h"
 
 namespace blockserve {
@@ -36,7 +37,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> OpenCheckpoint(const std::strin
   if (!std::filesystem::exists(path, error)) {
     return absl::NotFoundError(absl::StrCat("no model.safetensors in ", directory));
   }
-  return SafetensorsFile::Open(path.string());
+  return SafetensorsFile::Open(path.string(), CheckpointOpenOptions());
 }
 
 }  // namespace

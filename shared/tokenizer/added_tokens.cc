@@ -98,9 +98,9 @@ void AddedTokenMatcher::Add(absl::string_view pattern,
   node_token_[node] = static_cast<int32_t>(tokens_.size());
   tokens_.push_back(token);
   const unsigned char first = static_cast<unsigned char>(pattern[0]);
-  first_bytes_.set(first);
+  first_bytes_[first] = true;
   if (pattern.size() == 1) {
-    single_byte_patterns_.set(first);
+    single_byte_patterns_[first] = true;
   } else {
     const size_t pair =
         (size_t{first} << 8) | static_cast<unsigned char>(pattern[1]);
@@ -111,17 +111,17 @@ void AddedTokenMatcher::Add(absl::string_view pattern,
 std::vector<AddedTokenMatcher::Match> AddedTokenMatcher::FindMatches(
     absl::string_view text) const {
   std::vector<Match> matches;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t size = text.size();
   size_t pos = 0;
-  while (pos < text.size()) {
-    const unsigned char first = static_cast<unsigned char>(text[pos]);
-    if (!first_bytes_.test(first)) {
-      ++pos;
-      continue;
-    }
-    if (!single_byte_patterns_.test(first)) {
-      if (pos + 1 >= text.size()) break;
-      const size_t pair =
-          (size_t{first} << 8) | static_cast<unsigned char>(text[pos + 1]);
+  while (pos < size) {
+    // Skip to the next byte that can start a pattern.
+    while (pos < size && !first_bytes_[bytes[pos]]) ++pos;
+    if (pos >= size) break;
+    const unsigned char first = bytes[pos];
+    if (!single_byte_patterns_[first]) {
+      if (pos + 1 >= size) break;
+      const size_t pair = (size_t{first} << 8) | bytes[pos + 1];
       if ((first_pairs_[pair / 64] & (uint64_t{1} << (pair % 64))) == 0) {
         ++pos;
         continue;

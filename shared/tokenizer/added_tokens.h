@@ -18,7 +18,6 @@
 #ifndef BLOCKSERVE_SHARED_TOKENIZER_ADDED_TOKENS_H_
 #define BLOCKSERVE_SHARED_TOKENIZER_ADDED_TOKENS_H_
 
-#include <bitset>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,8 +71,8 @@ class AddedTokenMatcher {
   // Fast rejection of positions where no pattern can start: the first byte
   // of every pattern, the first two bytes of longer ones (a 64K-bit set), and
   // the bytes that are whole patterns.
-  std::bitset<256> first_bytes_;
-  std::bitset<256> single_byte_patterns_;
+  bool first_bytes_[256] = {};
+  bool single_byte_patterns_[256] = {};
   std::vector<uint64_t> first_pairs_;
   std::vector<AddedToken> tokens_;
 };

@@ -40,9 +40,24 @@ inline Char CharAt(absl::string_view text, size_t pos) {
           4};
 }
 
+// The class of each ASCII character (the common case, without decoding).
+struct AsciiClasses {
+  CharClass of[128];
+  AsciiClasses() {
+    for (char32_t c = 0; c < 128; ++c) of[c] = ClassifyChar(c);
+  }
+};
+const AsciiClasses& Ascii() {
+  static const AsciiClasses* const classes = new AsciiClasses();
+  return *classes;
+}
+
 // The end of the run of characters of class `cls` that starts at `pos`.
 inline size_t RunEnd(absl::string_view text, size_t pos, CharClass cls) {
   const size_t size = text.size();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const AsciiClasses& ascii = Ascii();
+  while (pos < size && bytes[pos] < 0x80 && ascii.of[bytes[pos]] == cls) ++pos;
   while (pos < size) {
     const Char c = CharAt(text, pos);
     if (ClassifyChar(c.code_point) != cls) break;

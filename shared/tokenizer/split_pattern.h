@@ -4,14 +4,13 @@
 // `tokenizers` finds for that exact pattern, with real Unicode classes
 // (see char_class.h). Patterns:
 //
-//   kGpt2    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
-//   ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//            (the ByteLevel pre-tokenizer's built-in pattern; contractions
-//            are case-sensitive)
-//   kCl100k  (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-//            ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-//            (Llama 3 and OpenAI cl100k)
-//   kQwen2   the same with \p{N} in place of \p{N}{1,3}
+//   kGpt2    the ByteLevel pre-tokenizer's built-in pattern (kGpt2SplitRegex
+//            below); its contractions 's 't 're 've 'm 'll 'd are
+//            case-sensitive
+//   kCl100k  the Llama 3 / OpenAI cl100k pattern (kCl100kSplitRegex):
+//            case-insensitive contractions, a non-letter may lead a word,
+//            numbers in groups of up to three, line breaks kept together
+//   kQwen2   the same with \p{N} in place of \p{N}{1,3} (kQwen2SplitRegex)
 //
 // Every one of these patterns matches at least one character at any
 // position, so splitting is a sequence of MatchAt calls with no gaps.
@@ -43,8 +42,7 @@ class SplitPattern {
   size_t MatchAt(absl::string_view text, size_t pos) const;
 
   // Calls `emit` with each consecutive match of `text`, in order.
-  void Split(absl::string_view text,
-             absl::FunctionRef<void(absl::string_view)> emit) const;
+  void Split(absl::string_view text, absl::FunctionRef<void(absl::string_view)> emit) const;
 
   Kind kind() const { return kind_; }
   absl::string_view name() const;

@@ -30,8 +30,8 @@
 // (Hugging Face would skip them silently).
 //
 // Ownership and threads: a Tokenizer is immutable after loading except for
-// an internal, synchronized word cache; every const method may be called
-// from any number of threads at once.
+// an internal lock-free word cache (word_cache.h); every const method may be
+// called from any number of threads at once.
 #ifndef BLOCKSERVE_SHARED_TOKENIZER_TOKENIZER_H_
 #define BLOCKSERVE_SHARED_TOKENIZER_TOKENIZER_H_
 

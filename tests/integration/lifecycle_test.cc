@@ -97,9 +97,7 @@ TEST(LifecycleTest, SigtermDrainsInFlightRequestsThenExitsZero) {
 
   (*stack)->gateway->Signal(SIGTERM);
   // Draining: health says NOT_SERVING and new requests are refused...
-  EXPECT_TRUE(Eventually([&] {
-    return HealthStatus((*stack)->gateway->address()) != "SERVING";
-  }));
+  EXPECT_TRUE(Eventually([&] { return HealthStatus((*stack)->gateway->address()) != "SERVING"; }));
   const GenerateResult refused = Generate(*client, ToProto(Greedy({1}, 2)), 5);
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   // ...while the open request runs to its end.
@@ -273,8 +271,7 @@ TEST_F(TextPathTest, TextPromptsStreamedTextAndStopSequencesAcrossBlocks) {
   tokenize.set_text(prompt);
   v1::TokenizeResponse tokens;
   ASSERT_TRUE(client->Tokenize(&tokenize_context, tokenize, &tokens).ok());
-  EXPECT_EQ(std::vector<int32_t>(tokens.token_ids().begin(), tokens.token_ids().end()),
-            prompt_ids);
+  EXPECT_EQ(std::vector<int32_t>(tokens.token_ids().begin(), tokens.token_ids().end()), prompt_ids);
   grpc::ClientContext detokenize_context;
   v1::DetokenizeRequest detokenize;
   detokenize.mutable_token_ids()->Assign(prompt_ids.begin(), prompt_ids.end());
@@ -330,8 +327,8 @@ TEST(UpCommandTest, StartsTheStackServesGenerateAndStopsEverythingOnSigterm) {
 }
 
 TEST(UpCommandTest, AChildThatCannotStartStopsTheRestAndFails) {
-  const std::string empty = std::filesystem::temp_directory_path() /
-                            ("blockserve-empty-" + std::to_string(getpid()));
+  const std::string empty =
+      std::filesystem::temp_directory_path() / ("blockserve-empty-" + std::to_string(getpid()));
   std::filesystem::create_directories(empty);
   ChildGuard up({"up", "--model=" + empty, "--workers=2"});
   const std::optional<int> code = up.WaitExit(60);

@@ -34,18 +34,22 @@ std::vector<Case> MixedCases(int count) {
   std::vector<Case> cases;
   for (int i = 0; i < count; ++i) {
     Case c;
-    for (int t = 0; t < 1 + (i * 7) % 29; ++t) c.engine.prompt.push_back(1 + (i * 31 + t * 17) % 120);
+    for (int t = 0; t < 1 + (i * 7) % 29; ++t)
+      c.engine.prompt.push_back(1 + (i * 31 + t * 17) % 120);
     c.engine.max_new_tokens = 2 + (i * 5) % 23;
     c.engine.stop_at_eos = i % 5 == 4;
     c.engine.return_logprobs = i % 2 == 0;
     if (i % 3 != 0) {
-      c.engine.sampling = {.temperature = 0.9f, .top_k = i % 2 ? 20 : 0,
-                           .top_p = i % 4 == 1 ? 0.8f : 1.0f, .seed = 5000u + i};
+      c.engine.sampling = {.temperature = 0.9f,
+                           .top_k = i % 2 ? 20 : 0,
+                           .top_p = i % 4 == 1 ? 0.8f : 1.0f,
+                           .seed = 5000u + i};
     }
     c.proto = TokenRequest(c.engine.prompt, c.engine.max_new_tokens);
     c.proto.mutable_sampling()->set_temperature(c.engine.sampling.temperature);
     c.proto.mutable_sampling()->set_top_k(c.engine.sampling.top_k);
-    if (c.engine.sampling.top_p != 1.0f) c.proto.mutable_sampling()->set_top_p(c.engine.sampling.top_p);
+    if (c.engine.sampling.top_p != 1.0f)
+      c.proto.mutable_sampling()->set_top_p(c.engine.sampling.top_p);
     c.proto.mutable_sampling()->set_seed(c.engine.sampling.seed);
     c.proto.set_ignore_eos(!c.engine.stop_at_eos);
     c.proto.set_logprobs(c.engine.return_logprobs);
@@ -118,9 +122,9 @@ TEST_F(PipelineTest, OutputMatchesTheInProcessEngineAndSpreadsOverTheWorkers) {
     ASSERT_TRUE(got[i].status.ok()) << i << ": " << got[i].status.error_message();
     ASSERT_TRUE(expected[i].status.ok());
     EXPECT_EQ(got[i].tokens, expected[i].tokens) << "request " << i;
-    EXPECT_EQ(got[i].end.finish_reason(),
-              expected[i].reason == FinishReason::kEos ? v1::FINISH_REASON_EOS
-                                                       : v1::FINISH_REASON_LENGTH)
+    EXPECT_EQ(got[i].end.finish_reason(), expected[i].reason == FinishReason::kEos
+                                              ? v1::FINISH_REASON_EOS
+                                              : v1::FINISH_REASON_LENGTH)
         << "request " << i;
     EXPECT_EQ(got[i].end.usage().generated_tokens(), static_cast<int>(got[i].tokens.size()));
     EXPECT_EQ(got[i].end.usage().prompt_tokens(), static_cast<int>(cases[i].engine.prompt.size()));
@@ -136,7 +140,8 @@ TEST_F(PipelineTest, OutputMatchesTheInProcessEngineAndSpreadsOverTheWorkers) {
     }
   }
   for (size_t w = 0; w < stack_->workers.size(); ++w) {
-    const double after = stack_->workers[w]->Metric(R"(blockserve_worker_blocks_total{outcome="ok"})");
+    const double after =
+        stack_->workers[w]->Metric(R"(blockserve_worker_blocks_total{outcome="ok"})");
     EXPECT_GT(after - before[w], 0) << "worker " << w << " decoded nothing";
   }
   EXPECT_TRUE(ContextIdle());
@@ -188,9 +193,10 @@ TEST_F(PipelineTest, BadRequestsGetInvalidArgumentWithAPreciseMessage) {
     EXPECT_THAT(result.status.error_message(), HasSubstr(bad.message));
     EXPECT_EQ(result.messages, 0);
   }
-  EXPECT_GE(stack_->gateway->Metric(
-                R"(blockserve_gateway_requests_total{code="INVALID_ARGUMENT",method="Generate",outcome="rejected"})"),
-            static_cast<double>(cases.size()));
+  EXPECT_GE(
+      stack_->gateway->Metric(
+          R"(blockserve_gateway_requests_total{code="INVALID_ARGUMENT",method="Generate",outcome="rejected"})"),
+      static_cast<double>(cases.size()));
 }
 
 TEST_F(PipelineTest, CancelledRequestsFreeTheirSessionsAtOnce) {
@@ -205,7 +211,8 @@ TEST_F(PipelineTest, CancelledRequestsFreeTheirSessionsAtOnce) {
     // Wait for tokens: the session is running.
     v1::GenerateResponse response;
     bool got_tokens = false;
-    while (!got_tokens && readers.back()->Read(&response)) got_tokens = response.token_ids_size() > 0;
+    while (!got_tokens && readers.back()->Read(&response))
+      got_tokens = response.token_ids_size() > 0;
     ASSERT_TRUE(got_tokens);
   }
   EXPECT_GE(stack_->contexts[0]->Metric("blockserve_context_active_sessions"), 1);
@@ -223,7 +230,8 @@ TEST_F(PipelineTest, CancelledRequestsFreeTheirSessionsAtOnce) {
            stack_->workers[0]->Metric("blockserve_worker_active_blocks") == 0 &&
            stack_->workers[1]->Metric("blockserve_worker_active_blocks") == 0;
   }));
-  EXPECT_GE(stack_->contexts[0]->Metric(R"(blockserve_context_sessions_total{outcome="cancelled"})"), 4);
+  EXPECT_GE(
+      stack_->contexts[0]->Metric(R"(blockserve_context_sessions_total{outcome="cancelled"})"), 4);
 }
 
 TEST_F(PipelineTest, APassedDeadlineEndsTheRequestAndFreesItsSession) {
@@ -263,6 +271,10 @@ TEST_F(PipelineTest, GetModelInfoDescribesTheModel) {
 
 // Every metric docs/metrics.md lists is exported by the service it names.
 TEST_F(PipelineTest, EveryDocumentedMetricIsExported) {
+  // Labelled families appear once they have a series: finish one request.
+  auto client = stack_->Client();
+  ASSERT_TRUE(Generate(*client, TokenRequest({1, 2}, 3)).status.ok());
+  ASSERT_TRUE(ContextIdle());
   std::ifstream doc(std::string(BLOCKSERVE_TEST_DATA_DIR) + "/../../docs/metrics.md");
   ASSERT_TRUE(doc) << "docs/metrics.md is missing";
   const std::regex row(R"(^\| `(blockserve_[a-z_]+)` \| (\w+) \|)");
@@ -275,9 +287,9 @@ TEST_F(PipelineTest, EveryDocumentedMetricIsExported) {
     std::smatch match;
     if (!std::regex_search(line, match, row)) continue;
     const std::string name = match[1];
-    const std::string& exposition = name.rfind("blockserve_gateway_", 0) == 0 ? gateway
+    const std::string& exposition = name.rfind("blockserve_gateway_", 0) == 0   ? gateway
                                     : name.rfind("blockserve_context_", 0) == 0 ? context
-                                                                                 : worker;
+                                                                                : worker;
     EXPECT_THAT(exposition, HasSubstr("# TYPE " + name + " " + std::string(match[2])))
         << name << " is documented but not exported";
     ++checked;

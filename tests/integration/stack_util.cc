@@ -299,9 +299,8 @@ absl::StatusOr<std::string> ReflectionListServicesRaw(const std::string& address
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  auto call = stub.PrepareCall(&context,
-                               "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                               &cq);
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   auto step = [&](intptr_t expected) {
@@ -334,9 +333,12 @@ absl::StatusOr<std::string> ReflectionListServicesRaw(const std::string& address
 
 std::string HealthStatus(const std::string& address) {
   switch (services::ProbeHealth(address, 2.0)) {
-    case services::HealthState::kServing: return "SERVING";
-    case services::HealthState::kNotServing: return "NOT_SERVING";
-    case services::HealthState::kUnreachable: return "UNREACHABLE";
+    case services::HealthState::kServing:
+      return "SERVING";
+    case services::HealthState::kNotServing:
+      return "NOT_SERVING";
+    case services::HealthState::kUnreachable:
+      return "UNREACHABLE";
   }
   return "";
 }

@@ -27,9 +27,10 @@ class ServiceProcess {
  public:
   // Adds --listen=127.0.0.1:0 --metrics-port=0 --port-file=...; waits for
   // the port file and, when `wait_serving`, for health SERVING.
-  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
-      const std::string& role, const std::vector<std::string>& args, bool wait_serving = true,
-      double timeout_s = 30);
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& role,
+                                                               const std::vector<std::string>& args,
+                                                               bool wait_serving = true,
+                                                               double timeout_s = 30);
   ~ServiceProcess();
 
   const std::string& address() const { return address_; }

@@ -379,12 +379,12 @@ double GeluReference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(
 // MatMul of every mode against a double reference on the (rounded) weights.
 // A backend may also round x to the weight type, so each output may be off
 // by `input_eps` * sum_i |x_i w_i| (plus F32 accumulation error).
-void CheckMatMulCase(Backend& backend, const std::function<Tensor(const std::vector<float>&, Shape,
-                                                                 DType)>& upload,
+void CheckMatMulCase(Backend& backend,
+                     const std::function<Tensor(const std::vector<float>&, Shape, DType)>& upload,
                      const std::function<std::vector<float>(const Tensor&)>& download, int m, int k,
                      int n, DType dtype, double input_eps) {
-  SCOPED_TRACE(::testing::Message() << "m=" << m << " k=" << k << " n=" << n << " "
-                                    << DTypeName(dtype));
+  SCOPED_TRACE(::testing::Message()
+               << "m=" << m << " k=" << k << " n=" << n << " " << DTypeName(dtype));
   const auto x = RandomVector(size_t{1} * m * k, 50);
   const auto w = RoundTrip(RandomVector(size_t{1} * n * k, 51, 0.05f), dtype);
   const auto b = RandomVector(n, 52);
@@ -417,8 +417,8 @@ void CheckMatMulCase(Backend& backend, const std::function<Tensor(const std::vec
       const double pre = dot[i] + b[i % n];
       double expected = act == Activation::kGelu ? GeluReference(pre) : pre;
       if (accumulate) expected += y0[i];
-      const double bound = 1.2 * (input_eps + k * 1e-7) * magnitude[i] +
-                           2e-6 * (1.0 + std::abs(expected));
+      const double bound =
+          1.2 * (input_eps + k * 1e-7) * magnitude[i] + 2e-6 * (1.0 + std::abs(expected));
       ASSERT_NEAR(out[i], expected, bound) << "mode " << mode << " at " << i;
     }
   }
@@ -531,11 +531,11 @@ TEST_P(BackendOpsTest, RotaryModelHeadDims) {
 void PagedAttentionCase(Backend& backend,
                         const std::function<Tensor(const std::vector<float>&, Shape)>& upload,
                         const std::function<Tensor(const std::vector<int32_t>&)>& upload_ints,
-                        const std::function<std::vector<float>(const Tensor&)>& download,
-                        int heads, int hd, int page_size, const std::vector<int>& past,
+                        const std::function<std::vector<float>(const Tensor&)>& download, int heads,
+                        int hd, int page_size, const std::vector<int>& past,
                         const std::vector<int>& new_rows) {
-  SCOPED_TRACE(::testing::Message() << "heads=" << heads << " head_dim=" << hd
-                                    << " page_size=" << page_size);
+  SCOPED_TRACE(::testing::Message()
+               << "heads=" << heads << " head_dim=" << hd << " page_size=" << page_size);
   const int seqs = static_cast<int>(past.size());
   const int width = 3 * heads * hd;
   int max_pages = 1, total_pages = 0;
@@ -575,7 +575,8 @@ void PagedAttentionCase(Backend& backend,
       query_starts.push_back(query_starts.back() + count[s]);
       kv_lens.push_back(start[s] + count[s]);
       const int used = (start[s] + count[s] + page_size - 1) / page_size;
-      std::copy(pages[s].begin(), pages[s].begin() + used, table.begin() + size_t{1} * s * max_pages);
+      std::copy(pages[s].begin(), pages[s].begin() + used,
+                table.begin() + size_t{1} * s * max_pages);
     }
     AttentionLayout layout;
     layout.num_seqs = seqs;
@@ -604,7 +605,7 @@ void PagedAttentionCase(Backend& backend,
           const float* k = &seq_qkv[s][size_t{1} * j * width + h * 3 * hd + hd];
           double dot = 0;
           for (int d = 0; d < hd; ++d) dot += double{q[d]} * k[d];
-          scores[j] = dot / std::sqrt(double{hd});
+          scores[j] = dot / std::sqrt(static_cast<double>(hd));
           max_score = std::max(max_score, scores[j]);
         }
         double total = 0;
@@ -612,7 +613,8 @@ void PagedAttentionCase(Backend& backend,
         for (int d = 0; d < hd; ++d) {
           double expected = 0;
           for (int j = 0; j <= i; ++j) {
-            expected += scores[j] / total * seq_qkv[s][size_t{1} * j * width + h * 3 * hd + 2 * hd + d];
+            expected +=
+                scores[j] / total * seq_qkv[s][size_t{1} * j * width + h * 3 * hd + 2 * hd + d];
           }
           const double error = std::abs(out[size_t{1} * row * heads * hd + h * hd + d] - expected);
           ASSERT_LT(error, 1e-4 * std::max(1.0, std::abs(expected)))

@@ -41,10 +41,10 @@ int ContextCommand(const Args& args) {
                    "with UNAVAILABLE");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, exit_code)) return exit_code;
-  absl::StatusOr<std::set<std::string>> addresses =
-      services::ParseAddressList(workers, "workers");
+  absl::StatusOr<std::set<std::string>> addresses = services::ParseAddressList(workers, "workers");
   if (!addresses.ok()) {
-    std::fprintf(stderr, "blockserve context: %s\n", std::string(addresses.status().message()).c_str());
+    std::fprintf(stderr, "blockserve context: %s\n",
+                 std::string(addresses.status().message()).c_str());
     return 2;
   }
   if (kv_cache_mb < 1 || options.pool.max_in_flight_per_worker < 1 ||

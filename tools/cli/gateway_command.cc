@@ -44,8 +44,7 @@ int GatewayCommand(const Args& args) {
                    "deadline of a request whose client sets none (or a later one)");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, exit_code)) return exit_code;
-  absl::StatusOr<std::set<std::string>> addresses =
-      services::ParseAddressList(contexts, "context");
+  absl::StatusOr<std::set<std::string>> addresses = services::ParseAddressList(contexts, "context");
   if (!addresses.ok()) {
     std::fprintf(stderr, "blockserve gateway: %s\n",
                  std::string(addresses.status().message()).c_str());

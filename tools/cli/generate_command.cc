@@ -37,17 +37,22 @@ struct Outcome {
 
 std::string FinishName(v1::FinishReason reason) {
   switch (reason) {
-    case v1::FINISH_REASON_LENGTH: return "length";
-    case v1::FINISH_REASON_EOS: return "eos";
-    case v1::FINISH_REASON_STOP: return "stop";
-    case v1::FINISH_REASON_CANCELLED: return "cancelled";
-    default: return "";
+    case v1::FINISH_REASON_LENGTH:
+      return "length";
+    case v1::FINISH_REASON_EOS:
+      return "eos";
+    case v1::FINISH_REASON_STOP:
+      return "stop";
+    case v1::FINISH_REASON_CANCELLED:
+      return "cancelled";
+    default:
+      return "";
   }
 }
 
 // Runs one Generate call; `stream_out` prints pieces as they arrive.
-Outcome RunOne(v1::Generation::Stub& stub, const v1::GenerateRequest& request,
-               double timeout_s, bool stream_out) {
+Outcome RunOne(v1::Generation::Stub& stub, const v1::GenerateRequest& request, double timeout_s,
+               bool stream_out) {
   Outcome out;
   const Clock::time_point start = Clock::now();
   grpc::ClientContext context;
@@ -65,8 +70,7 @@ Outcome RunOne(v1::Generation::Stub& stub, const v1::GenerateRequest& request,
       out.first_token_s = std::chrono::duration<double>(Clock::now() - start).count();
     }
     out.tokens.insert(out.tokens.end(), response.token_ids().begin(), response.token_ids().end());
-    out.logprobs.insert(out.logprobs.end(), response.logprobs().begin(),
-                        response.logprobs().end());
+    out.logprobs.insert(out.logprobs.end(), response.logprobs().begin(), response.logprobs().end());
     out.text += response.text();
     have_text |= !response.text().empty();
     if (stream_out) {
@@ -197,13 +201,12 @@ int GenerateCommand(const Args& args) {
       std::printf("%s\n", result.dump().c_str());
     } else {
       std::printf("\n");
-      std::fprintf(stderr, "[%d tokens, finish: %s, seed %llu, time to first token %.3f s, "
+      std::fprintf(stderr,
+                   "[%d tokens, finish: %s, seed %llu, time to first token %.3f s, "
                    "total %.3f s]\n",
-                   out.end.usage().generated_tokens(),
-                   FinishName(out.end.finish_reason()).c_str(),
+                   out.end.usage().generated_tokens(), FinishName(out.end.finish_reason()).c_str(),
                    static_cast<unsigned long long>(out.end.seed()),
-                   out.end.usage().time_to_first_token_seconds(),
-                   out.end.usage().total_seconds());
+                   out.end.usage().time_to_first_token_seconds(), out.end.usage().total_seconds());
     }
     return 0;
   }
@@ -256,10 +259,11 @@ int GenerateCommand(const Args& args) {
     result["finish_reason"] = FinishName(outcomes[0].end.finish_reason());
     std::printf("%s\n", result.dump().c_str());
   } else {
-    std::printf("%d requests (%d at a time): %lld tokens in %.3f s: %.1f tokens/s, median time "
-                "to first token %.3f s%s\n",
-                requests, concurrency, static_cast<long long>(generated), elapsed, tokens_per_s,
-                median_ttft, failed ? absl::StrCat(", ", failed, " failed").c_str() : "");
+    std::printf(
+        "%d requests (%d at a time): %lld tokens in %.3f s: %.1f tokens/s, median time "
+        "to first token %.3f s%s\n",
+        requests, concurrency, static_cast<long long>(generated), elapsed, tokens_per_s,
+        median_ttft, failed ? absl::StrCat(", ", failed, " failed").c_str() : "");
   }
   return failed ? 1 : 0;
 }

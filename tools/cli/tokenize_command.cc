@@ -1,9 +1,10 @@
 // blockserve tokenize: encode standard input to token ids, or decode ids
 // back to text, with a tokenizer.json.
 //
-//   blockserve tokenize --tokenizer tokenizer.json < text.txt   -> "15496
-//   995\n" echo 15496 995 | blockserve tokenize --tokenizer tokenizer.json
-//   --decode
+//   blockserve tokenize --tokenizer tokenizer.json < text.txt
+//       prints "15496 995\n" for "Hello world"
+//   echo 15496 995 | blockserve tokenize --tokenizer tokenizer.json --decode
+//       prints "Hello world"
 //
 // Encoding reads all of standard input as one text (newlines included, no
 // trailing newline stripped) and prints its ids on one line, space
@@ -26,8 +27,7 @@ namespace blockserve::cli {
 namespace {
 
 int PrintError(const absl::Status& status) {
-  std::fprintf(stderr, "blockserve tokenize: %s\n",
-               std::string(status.message()).c_str());
+  std::fprintf(stderr, "blockserve tokenize: %s\n", std::string(status.message()).c_str());
   return 1;
 }
 
@@ -82,8 +82,7 @@ int TokenizeCommand(const Args& args) {
     return 0;
   }
   if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(),
-                 parser.Usage().c_str());
+    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), parser.Usage().c_str());
     return 2;
   }
   if (decode && add_special) {
@@ -93,13 +92,11 @@ int TokenizeCommand(const Args& args) {
     return 2;
   }
   if (!decode && skip_special) {
-    std::fprintf(stderr,
-                 "blockserve tokenize: --skip-special-tokens needs --decode\n");
+    std::fprintf(stderr, "blockserve tokenize: --skip-special-tokens needs --decode\n");
     return 2;
   }
 
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-      Tokenizer::FromFile(tokenizer_path);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromFile(tokenizer_path);
   if (!tokenizer.ok()) return PrintError(tokenizer.status());
   absl::StatusOr<std::string> input = ReadAllStdin();
   if (!input.ok()) return PrintError(input.status());
@@ -113,8 +110,7 @@ int TokenizeCommand(const Args& args) {
   } else {
     EncodeOptions options;
     options.add_special_tokens = add_special;
-    absl::StatusOr<std::vector<int32_t>> ids =
-        (*tokenizer)->Encode(*input, options);
+    absl::StatusOr<std::vector<int32_t>> ids = (*tokenizer)->Encode(*input, options);
     if (!ids.ok()) return PrintError(ids.status());
     std::string line;
     line.reserve(ids->size() * 6 + 1);

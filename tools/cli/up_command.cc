@@ -83,17 +83,16 @@ class Stack {
         }
       }
       if (std::chrono::steady_clock::now() > deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(name, " did not start listening within ",
-                                                        startup_timeout_s_, " s"));
+        return absl::DeadlineExceededError(
+            absl::StrCat(name, " did not start listening within ", startup_timeout_s_, " s"));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     bool stop = false;
-    absl::Status serving = services::WaitUntilServing(
-        s.address, startup_timeout_s_, [&] {
-          stop = StopRequested();
-          return !stop && !s.process.Poll();
-        });
+    absl::Status serving = services::WaitUntilServing(s.address, startup_timeout_s_, [&] {
+      stop = StopRequested();
+      return !stop && !s.process.Poll();
+    });
     if (serving.ok()) return absl::OkStatus();
     if (stop) return absl::CancelledError("stopped during start-up");
     if (s.process.exited) {
@@ -253,7 +252,8 @@ int UpCommand(const Args& args) {
   }
   if (!status.ok()) {
     const bool cancelled = status.code() == absl::StatusCode::kCancelled;
-    if (!cancelled) std::fprintf(stderr, "blockserve up: %s\n", std::string(status.message()).c_str());
+    if (!cancelled)
+      std::fprintf(stderr, "blockserve up: %s\n", std::string(status.message()).c_str());
     stack.StopAll();
     std::filesystem::remove_all(run_dir, error);
     return cancelled ? 0 : 1;

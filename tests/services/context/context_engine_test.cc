@@ -28,8 +28,7 @@ using ::testing::HasSubstr;
 using testing::LocalDispatcher;
 
 // Runs requests through a ContextEngine and collects their updates.
-std::vector<Generated> RunAll(ContextEngine& engine,
-                              const std::vector<GenerationRequest>& requests,
+std::vector<Generated> RunAll(ContextEngine& engine, const std::vector<GenerationRequest>& requests,
                               std::vector<uint64_t>* ids = nullptr) {
   std::mutex mutex;
   std::condition_variable done;
@@ -69,8 +68,10 @@ std::vector<GenerationRequest> MixedRequests(int count) {
     r.stop_at_eos = i % 4 == 3;
     r.return_logprobs = true;
     if (i % 3 != 0) {
-      r.sampling = {.temperature = 0.9f, .top_k = i % 2 ? 20 : 0,
-                    .top_p = i % 4 == 1 ? 0.8f : 1.0f, .seed = 1000u + i};
+      r.sampling = {.temperature = 0.9f,
+                    .top_k = i % 2 ? 20 : 0,
+                    .top_p = i % 4 == 1 ? 0.8f : 1.0f,
+                    .seed = 1000u + i};
     }
     requests.push_back(std::move(r));
   }
@@ -184,7 +185,8 @@ TEST_P(ContextEngineTest, CancelFreesTheSessionAndWithdrawsItsBlock) {
   engine.Cancel(*id);
   {
     std::unique_lock<std::mutex> lock(mutex);
-    ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(10), [&] { return final_update.has_value(); }));
+    ASSERT_TRUE(
+        done.wait_for(lock, std::chrono::seconds(10), [&] { return final_update.has_value(); }));
   }
   EXPECT_EQ(final_update->finish_reason, FinishReason::kCancelled);
   WaitForIdleMemory();
@@ -235,12 +237,15 @@ TEST_P(ContextEngineTest, ShutdownEndsOpenSessions) {
   request.prompt = {1, 2, 3};
   request.max_new_tokens = 10;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(engine.Start(request, [&](GenerationUpdate update) {
-                        if (update.finished) {
-                          EXPECT_EQ(update.status.code(), absl::StatusCode::kUnavailable);
-                          ++finished;
-                        }
-                      }).ok());
+    ASSERT_TRUE(engine
+                    .Start(request,
+                           [&](GenerationUpdate update) {
+                             if (update.finished) {
+                               EXPECT_EQ(update.status.code(), absl::StatusCode::kUnavailable);
+                               ++finished;
+                             }
+                           })
+                    .ok());
   }
   engine.Shutdown();
   EXPECT_EQ(finished.load(), 3);

@@ -25,10 +25,10 @@ class LocalDispatcher : public BlockDispatcher {
     backend_ = *CreateBackend({.device = "cpu", .threads = 1});
     model_ = *Model::Load(model_dir, *backend_, {.load_block_decoder = false});
     engine_ = *WorkerEngine::Create(*model_->token_decoder(), *backend_, {}, nullptr);
-    connection_ = engine_->Connect([this](std::vector<BlockResult> results,
-                                          const WorkerEngine::Load&) {
-      for (BlockResult& result : results) Deliver(std::move(result));
-    });
+    connection_ =
+        engine_->Connect([this](std::vector<BlockResult> results, const WorkerEngine::Load&) {
+          for (BlockResult& result : results) Deliver(std::move(result));
+        });
   }
   ~LocalDispatcher() override { engine_->Shutdown(); }
 
@@ -62,7 +62,8 @@ class LocalDispatcher : public BlockDispatcher {
   }
   Stats stats() const override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {.queued_blocks = 0, .in_flight_blocks = static_cast<int>(in_flight_.size()),
+    return {.queued_blocks = 0,
+            .in_flight_blocks = static_cast<int>(in_flight_.size()),
             .ready_workers = 1};
   }
 

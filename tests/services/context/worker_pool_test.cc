@@ -24,8 +24,8 @@
 namespace blockserve::services {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::DecodeAlone;
+using ::testing::HasSubstr;
 using testing::MakeJob;
 using testing::ModelDir;
 

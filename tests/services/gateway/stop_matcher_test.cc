@@ -10,7 +10,7 @@ namespace blockserve::services {
 namespace {
 
 // Feeds `pieces` and returns everything emitted plus whether it stopped.
-std::pair<std::string, bool> Run(StopMatcher& matcher, const std::vector<std::string>& pieces) {
+std::pair<std::string, bool> FeedAll(StopMatcher& matcher, const std::vector<std::string>& pieces) {
   std::string out;
   for (const std::string& piece : pieces) {
     StopMatcher::Result r = matcher.Push(piece);
@@ -57,7 +57,7 @@ TEST(StopMatcherTest, ManyPiecesOneCharacterEach) {
   StopMatcher matcher({"cat", "dog"});
   std::vector<std::string> pieces;
   for (char c : std::string("the hot dog ran")) pieces.push_back(std::string(1, c));
-  auto [text, stopped] = Run(matcher, pieces);
+  auto [text, stopped] = FeedAll(matcher, pieces);
   EXPECT_TRUE(stopped);
   EXPECT_EQ(text, "the hot ");
 }

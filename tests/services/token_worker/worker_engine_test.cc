@@ -3,6 +3,7 @@
 // cancellation and disconnection drop blocks, load and draining reports.
 #include "services/token_worker/worker_engine.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -108,17 +109,23 @@ TEST_F(WorkerEngineTest, CancelledAndDisconnectedBlocksGetNoResult) {
   const uint64_t c1 = engine_->Connect(kept.Sink());
   const uint64_t c2 = engine_->Connect(cancelled.Sink());
   const uint64_t c3 = engine_->Connect(gone.Sink());
-  engine_->Submit(c2, Job(1, 1));
-  engine_->Cancel(c2, 1);
-  engine_->Submit(c3, Job(1, 2));
-  engine_->Disconnect(c3);
-  engine_->Submit(c1, Job(1, 3));
+  // Post the whole sequence from inside a sink (on the engine thread), so
+  // that the engine applies it in one go, in order, before its next step:
+  // otherwise a block could finish before its cancellation arrives.
+  std::atomic<bool> posted{false};
+  engine_->Connect([&](std::vector<BlockResult>, const WorkerEngine::Load&) {
+    if (posted.exchange(true)) return;
+    engine_->Submit(c2, Job(1, 1));
+    engine_->Cancel(c2, 1);
+    engine_->Submit(c3, Job(1, 2));
+    engine_->Disconnect(c3);
+    engine_->Submit(c1, Job(1, 3));
+  });
   ASSERT_TRUE(kept.WaitFor(1));
-  // Everything submitted before the kept block's result has been handled.
   EXPECT_TRUE(cancelled.results.empty());
   EXPECT_TRUE(gone.results.empty());
   EXPECT_EQ(engine_->outstanding(), 0);
-  EXPECT_EQ(engine_->connections(), 2);
+  EXPECT_EQ(engine_->connections(), 3);
 }
 
 TEST_F(WorkerEngineTest, ABlockTheModelCannotDecodeFailsAlone) {
@@ -139,8 +146,8 @@ TEST_F(WorkerEngineTest, ConnectGreetsAndDrainingIsBroadcast) {
   engine_->Connect(inbox.Sink());
   {
     std::unique_lock<std::mutex> lock(inbox.mutex);
-    ASSERT_TRUE(inbox.changed.wait_for(lock, std::chrono::seconds(5),
-                                       [&] { return inbox.replies >= 1; }));
+    ASSERT_TRUE(
+        inbox.changed.wait_for(lock, std::chrono::seconds(5), [&] { return inbox.replies >= 1; }));
     EXPECT_FALSE(inbox.last_load.draining);
     EXPECT_EQ(inbox.last_load.max_active_blocks, 256);
   }

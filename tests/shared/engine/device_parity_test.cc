@@ -23,7 +23,10 @@ using ::blockserve::testing::LoadExpected;
 
 std::string Join(const std::vector<int32_t>& ids) {
   std::string out;
-  for (int32_t id : ids) out += (out.empty() ? "" : " ") + std::to_string(id);
+  for (int32_t id : ids) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(id);
+  }
   return out;
 }
 
@@ -37,8 +40,7 @@ class DeviceParityTest : public ::testing::TestWithParam<std::string> {
     absl::StatusOr<std::unique_ptr<Model>> cpu_model = Model::Load(FixtureDir(GetParam()), *cpu_);
     ASSERT_TRUE(cpu_model.ok()) << cpu_model.status();
     cpu_model_ = std::move(*cpu_model);
-    absl::StatusOr<std::unique_ptr<Model>> cuda_model =
-        Model::Load(FixtureDir(GetParam()), *cuda_);
+    absl::StatusOr<std::unique_ptr<Model>> cuda_model = Model::Load(FixtureDir(GetParam()), *cuda_);
     ASSERT_TRUE(cuda_model.ok()) << cuda_model.status();
     cuda_model_ = std::move(*cuda_model);
     expected_ = LoadExpected(GetParam());
@@ -135,8 +137,8 @@ TEST_P(DeviceParityTest, ToolScoresWithDeviceCuda) {
   const auto& item = expected_["score"].back();
   auto score = [&](const std::string& device) {
     return testing::RunBlockserve({"score", "--model", FixtureDir(GetParam()), "--tokens",
-                                   Join(item["tokens"]), "--json", "--device", device,
-                                   "--threads", "1"});
+                                   Join(item["tokens"]), "--json", "--device", device, "--threads",
+                                   "1"});
   };
   const testing::ProcessResult cpu = score("cpu");
   const testing::ProcessResult gpu = score("cuda");

@@ -25,15 +25,13 @@ using ::blockserve::testing::TokenizerPath;
 class ReferenceFixtureTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    fixture_ = new nlohmann::json(nlohmann::json::parse(
-        ReadTestFile(std::string(BLOCKSERVE_TEST_DATA_DIR) +
-                     "/tokenizers/reference_fixture.json")));
+    fixture_ = new nlohmann::json(nlohmann::json::parse(ReadTestFile(
+        std::string(BLOCKSERVE_TEST_DATA_DIR) + "/tokenizers/reference_fixture.json")));
     texts_ = new std::vector<std::string>();
     for (const nlohmann::json& entry : (*fixture_)["texts"]) {
-      texts_->push_back(
-          entry.contains("hex")
-              ? absl::HexStringToBytes(entry["hex"].get<std::string>())
-              : entry["text"].get<std::string>());
+      texts_->push_back(entry.contains("hex")
+                            ? absl::HexStringToBytes(entry["hex"].get<std::string>())
+                            : entry["text"].get<std::string>());
     }
   }
   static void TearDownTestSuite() {
@@ -43,16 +41,14 @@ class ReferenceFixtureTest : public ::testing::Test {
 
   // The base tokenizer.json with `patch` applied: top-level fields replaced,
   // fields under "model" replaced one by one.
-  static std::unique_ptr<Tokenizer> Build(const std::string& base,
-                                          const nlohmann::json& patch) {
+  static std::unique_ptr<Tokenizer> Build(const std::string& base, const nlohmann::json& patch) {
     if (patch.is_null()) {
       absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
           Tokenizer::FromFile(TokenizerPath(base));
       EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
       return tokenizer.ok() ? std::move(*tokenizer) : nullptr;
     }
-    nlohmann::json json =
-        nlohmann::json::parse(ReadTestFile(TokenizerPath(base)));
+    nlohmann::json json = nlohmann::json::parse(ReadTestFile(TokenizerPath(base)));
     for (auto it = patch.begin(); it != patch.end(); ++it) {
       if (it.key() == "model") {
         for (auto field = it->begin(); field != it->end(); ++field) {
@@ -80,16 +76,15 @@ TEST_F(ReferenceFixtureTest, EncodeMatchesHuggingFace) {
   ASSERT_GE(tokenizers.size(), 8u);
   for (const nlohmann::json& entry : tokenizers) {
     const std::string name = entry["name"].get<std::string>();
-    std::unique_ptr<Tokenizer> tokenizer =
-        Build(entry["base"].get<std::string>(), entry["patch"]);
+    std::unique_ptr<Tokenizer> tokenizer = Build(entry["base"].get<std::string>(), entry["patch"]);
     ASSERT_NE(tokenizer, nullptr) << name;
     struct Mode {
       const char* texts;
       const char* ids;
       bool add_special_tokens;
     };
-    for (const Mode mode : {Mode{"texts", "encode", false},
-                            Mode{"special_texts", "encode_special", true}}) {
+    for (const Mode mode :
+         {Mode{"texts", "encode", false}, Mode{"special_texts", "encode_special", true}}) {
       if (!entry.contains(mode.ids)) continue;
       const nlohmann::json& indices = entry[mode.texts];
       const nlohmann::json& expected = entry[mode.ids];
@@ -99,14 +94,12 @@ TEST_F(ReferenceFixtureTest, EncodeMatchesHuggingFace) {
         const std::string& text = (*texts_)[indices[k].get<size_t>()];
         EncodeOptions options;
         options.add_special_tokens = mode.add_special_tokens;
-        absl::StatusOr<std::vector<int32_t>> ids =
-            tokenizer->Encode(text, options);
+        absl::StatusOr<std::vector<int32_t>> ids = tokenizer->Encode(text, options);
         ASSERT_TRUE(ids.ok()) << ids.status();
-        const std::vector<int32_t> want =
-            expected[k].get<std::vector<int32_t>>();
+        const std::vector<int32_t> want = expected[k].get<std::vector<int32_t>>();
         if (*ids != want && ++mismatches <= 3) {
-          ADD_FAILURE() << name << " " << mode.ids << " text " << indices[k]
-                        << " \"" << text << "\"";
+          ADD_FAILURE() << name << " " << mode.ids << " text " << indices[k] << " \"" << text
+                        << "\"";
         }
       }
       EXPECT_EQ(mismatches, 0) << name << " " << mode.ids;
@@ -124,11 +117,9 @@ TEST_F(ReferenceFixtureTest, DecodeMatchesHuggingFace) {
     if (tokenizer == nullptr) tokenizer = Build(name, nullptr);
     ASSERT_NE(tokenizer, nullptr);
     const std::vector<int32_t> ids = entry["ids"].get<std::vector<int32_t>>();
-    absl::StatusOr<std::string> text =
-        tokenizer->Decode(ids, entry["skip_special"].get<bool>());
+    absl::StatusOr<std::string> text = tokenizer->Decode(ids, entry["skip_special"].get<bool>());
     ASSERT_TRUE(text.ok()) << text.status();
-    EXPECT_EQ(*text, entry["text"].get<std::string>())
-        << name << " " << entry["ids"].dump();
+    EXPECT_EQ(*text, entry["text"].get<std::string>()) << name << " " << entry["ids"].dump();
   }
 }
 

@@ -15,11 +15,9 @@ namespace {
 
 using ::testing::ElementsAre;
 
-std::vector<std::string> SplitWith(SplitPattern::Kind kind,
-                                   absl::string_view text) {
+std::vector<std::string> SplitWith(SplitPattern::Kind kind, absl::string_view text) {
   std::vector<std::string> pieces;
-  SplitPattern(kind).Split(
-      text, [&](absl::string_view piece) { pieces.emplace_back(piece); });
+  SplitPattern(kind).Split(text, [&](absl::string_view piece) { pieces.emplace_back(piece); });
   return pieces;
 }
 
@@ -33,9 +31,8 @@ TEST(Gpt2SplitTest, WordsKeepOneLeadingSpace) {
 }
 
 TEST(Gpt2SplitTest, ContractionsAreCaseSensitive) {
-  EXPECT_THAT(
-      Gpt2("we'll WE'LL I'm I'M"),
-      ElementsAre("we", "'ll", " WE", "'", "LL", " I", "'m", " I", "'", "M"));
+  EXPECT_THAT(Gpt2("we'll WE'LL I'm I'M"),
+              ElementsAre("we", "'ll", " WE", "'", "LL", " I", "'m", " I", "'", "M"));
   // 's matches even inside a word, as in the original pattern.
   EXPECT_THAT(Gpt2("'sa"), ElementsAre("'s", "a"));
   EXPECT_THAT(Gpt2("''s"), ElementsAre("''", "s"));
@@ -65,8 +62,7 @@ TEST(Gpt2SplitTest, UnicodeLettersNumbersAndSpaces) {
   // A combining mark (Mn) is not a letter.
   EXPECT_THAT(Gpt2("e\xCC\x81t"), ElementsAre("e", "\xCC\x81", "t"));
   // Emoji are neither letters nor numbers.
-  EXPECT_THAT(Gpt2(" \xF0\x9F\xA6\x99.cpp"),
-              ElementsAre(" \xF0\x9F\xA6\x99.", "cpp"));
+  EXPECT_THAT(Gpt2(" \xF0\x9F\xA6\x99.cpp"), ElementsAre(" \xF0\x9F\xA6\x99.", "cpp"));
 }
 
 TEST(Cl100kSplitTest, Llama3Semantics) {
@@ -84,8 +80,7 @@ TEST(Cl100kSplitTest, Llama3Semantics) {
 }
 
 TEST(Qwen2SplitTest, SingleDigits) {
-  EXPECT_THAT(SplitWith(SplitPattern::Kind::kQwen2, "1234"),
-              ElementsAre("1", "2", "3", "4"));
+  EXPECT_THAT(SplitWith(SplitPattern::Kind::kQwen2, "1234"), ElementsAre("1", "2", "3", "4"));
 }
 
 TEST(SplitPatternTest, RecognizesOnlyKnownRegexes) {

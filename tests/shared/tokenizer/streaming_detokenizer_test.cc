@@ -18,8 +18,7 @@ namespace {
 using ::blockserve::testing::ReferenceTokenizer;
 using ::testing::HasSubstr;
 
-std::vector<int32_t> Encode(const Tokenizer& tokenizer,
-                            absl::string_view text) {
+std::vector<int32_t> Encode(const Tokenizer& tokenizer, absl::string_view text) {
   absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text);
   EXPECT_TRUE(ids.ok()) << ids.status();
   return ids.ok() ? *ids : std::vector<int32_t>();
@@ -27,8 +26,7 @@ std::vector<int32_t> Encode(const Tokenizer& tokenizer,
 
 // Pushes ids one at a time; checks every piece is valid UTF-8 and returns
 // the pieces.
-std::vector<std::string> StreamOneByOne(const Tokenizer& tokenizer,
-                                        const std::vector<int32_t>& ids,
+std::vector<std::string> StreamOneByOne(const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
                                         bool skip_special = false) {
   StreamingDetokenizer detokenizer(tokenizer, skip_special);
   std::vector<std::string> pieces;
@@ -84,8 +82,7 @@ TEST(StreamingDetokenizerTest, ConcatenationEqualsDecode) {
     for (const std::string& sample : samples) {
       const std::vector<int32_t> ids = Encode(tokenizer, sample);
       for (const bool skip : {false, true}) {
-        EXPECT_EQ(Join(StreamOneByOne(tokenizer, ids, skip)),
-                  tokenizer.Decode(ids, skip).value());
+        EXPECT_EQ(Join(StreamOneByOne(tokenizer, ids, skip)), tokenizer.Decode(ids, skip).value());
       }
     }
     // Random id streams, including ones that cut characters and leave
@@ -96,12 +93,10 @@ TEST(StreamingDetokenizerTest, ConcatenationEqualsDecode) {
       for (int i = 0; i < length; ++i) {
         // Mostly low ids (nearly all single-byte tokens in both
         // vocabularies), some arbitrary tokens.
-        ids.push_back(rng() % 3 == 0
-                          ? static_cast<int32_t>(rng() % tokenizer.vocab_size())
-                          : static_cast<int32_t>(rng() % 256));
+        ids.push_back(rng() % 3 == 0 ? static_cast<int32_t>(rng() % tokenizer.vocab_size())
+                                     : static_cast<int32_t>(rng() % 256));
       }
-      EXPECT_EQ(Join(StreamOneByOne(tokenizer, ids)),
-                tokenizer.Decode(ids, false).value());
+      EXPECT_EQ(Join(StreamOneByOne(tokenizer, ids)), tokenizer.Decode(ids, false).value());
     }
   }
 }
@@ -144,8 +139,7 @@ TEST(StreamingDetokenizerTest, UnknownIdIsAnErrorAndChangesNothing) {
   StreamingDetokenizer detokenizer(gpt2);
   ASSERT_TRUE(detokenizer.Push(ids[0]).ok());
   const size_t pending = detokenizer.pending_bytes();
-  const absl::StatusOr<std::string> bad =
-      detokenizer.Push(std::vector<int32_t>{ids[1], 99999});
+  const absl::StatusOr<std::string> bad = detokenizer.Push(std::vector<int32_t>{ids[1], 99999});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("99999"));
@@ -159,8 +153,7 @@ TEST(StreamingDetokenizerTest, SkipsSpecialTokensWhenAsked) {
   const Tokenizer& gpt2 = ReferenceTokenizer("gpt2");
   const std::vector<int32_t> ids = Encode(gpt2, "end<|endoftext|>");
   EXPECT_EQ(Join(StreamOneByOne(gpt2, ids, /*skip_special=*/true)), "end");
-  EXPECT_EQ(Join(StreamOneByOne(gpt2, ids, /*skip_special=*/false)),
-            "end<|endoftext|>");
+  EXPECT_EQ(Join(StreamOneByOne(gpt2, ids, /*skip_special=*/false)), "end<|endoftext|>");
 }
 
 }  // namespace

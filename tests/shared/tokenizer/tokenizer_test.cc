@@ -29,16 +29,14 @@ using ::testing::HasSubstr;
 
 constexpr const char* kTokenizers[] = {"gpt2", "gpt-neox-20b"};
 
-std::vector<int32_t> EncodeOrDie(const Tokenizer& tokenizer,
-                                 absl::string_view text,
+std::vector<int32_t> EncodeOrDie(const Tokenizer& tokenizer, absl::string_view text,
                                  const EncodeOptions& options = {}) {
   absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text, options);
   EXPECT_TRUE(ids.ok()) << ids.status();
   return ids.ok() ? *ids : std::vector<int32_t>();
 }
 
-std::string DecodeOrDie(const Tokenizer& tokenizer,
-                        const std::vector<int32_t>& ids,
+std::string DecodeOrDie(const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
                         bool skip_special = false) {
   absl::StatusOr<std::string> text = tokenizer.Decode(ids, skip_special);
   EXPECT_TRUE(text.ok()) << text.status();
@@ -55,12 +53,10 @@ struct ReferenceCase {
 // cases.inp holds the texts, each followed by a line "__ggml_vocab_test__";
 // line i of cases.out holds the ids of text i.
 std::vector<ReferenceCase> LoadReferenceCases(const std::string& name) {
-  const std::string dir =
-      std::string(BLOCKSERVE_TEST_DATA_DIR) + "/tokenizers/" + name + "/";
+  const std::string dir = std::string(BLOCKSERVE_TEST_DATA_DIR) + "/tokenizers/" + name + "/";
   const std::string inputs = ReadTestFile(dir + "cases.inp");
   const std::string outputs = ReadTestFile(dir + "cases.out");
-  std::vector<std::string> texts =
-      absl::StrSplit(inputs, "\n__ggml_vocab_test__\n");
+  std::vector<std::string> texts = absl::StrSplit(inputs, "\n__ggml_vocab_test__\n");
   EXPECT_EQ(texts.back(), "");  // after the last separator
   texts.pop_back();
   std::vector<std::string> lines = absl::StrSplit(outputs, '\n');
@@ -70,8 +66,7 @@ std::vector<ReferenceCase> LoadReferenceCases(const std::string& name) {
   std::vector<ReferenceCase> cases;
   for (size_t i = 0; i < texts.size() && i < lines.size(); ++i) {
     ReferenceCase c{texts[i], {}};
-    for (absl::string_view piece :
-         absl::StrSplit(lines[i], ' ', absl::SkipEmpty())) {
+    for (absl::string_view piece : absl::StrSplit(lines[i], ' ', absl::SkipEmpty())) {
       int32_t id;
       EXPECT_TRUE(absl::SimpleAtoi(piece, &id)) << piece;
       c.ids.push_back(id);
@@ -219,9 +214,8 @@ TEST(TokenizerTest, RoundTripsRandomUnicode) {
 TEST(TokenizerTest, RoundTripsVeryLongInputs) {
   std::mt19937 rng(7);
   std::string prose;
-  const std::vector<std::string> words = {
-      "the",   "tokenizer", "streams", "blocks", "of",
-      "text,", "and",       "it's",    "fast.",  "\n"};
+  const std::vector<std::string> words = {"the",   "tokenizer", "streams", "blocks", "of",
+                                          "text,", "and",       "it's",    "fast.",  "\n"};
   while (prose.size() < (1 << 20)) {
     prose += words[rng() % words.size()];
     prose += ' ';
@@ -269,16 +263,14 @@ TEST(TokenizerTest, SpecialTokensInTextAndDecode) {
 
   EncodeOptions literal;
   literal.parse_special_tokens = false;
-  const std::vector<int32_t> plain =
-      EncodeOrDie(gpt2, "Hi<|endoftext|>there", literal);
+  const std::vector<int32_t> plain = EncodeOrDie(gpt2, "Hi<|endoftext|>there", literal);
   EXPECT_THAT(plain, ::testing::Not(::testing::Contains(50256)));
   EXPECT_EQ(DecodeOrDie(gpt2, plain), "Hi<|endoftext|>there");
 
   // The ByteLevel post-processor adds nothing.
   EncodeOptions with_special;
   with_special.add_special_tokens = true;
-  EXPECT_EQ(EncodeOrDie(gpt2, "Hello world", with_special),
-            EncodeOrDie(gpt2, "Hello world"));
+  EXPECT_EQ(EncodeOrDie(gpt2, "Hello world", with_special), EncodeOrDie(gpt2, "Hello world"));
 }
 
 // --- Bad input --------------------------------------------------------------
@@ -292,8 +284,7 @@ TEST(TokenizerTest, InvalidUtf8IsEncodedAsReplacementCharacters) {
               EncodeOrDie(tokenizer,
                           "ab\xEF\xBF\xBD"
                           "cd\xEF\xBF\xBD"));
-    EXPECT_EQ(DecodeOrDie(tokenizer, EncodeOrDie(tokenizer, "\xC3(")),
-              "\xEF\xBF\xBD(");
+    EXPECT_EQ(DecodeOrDie(tokenizer, EncodeOrDie(tokenizer, "\xC3(")), "\xEF\xBF\xBD(");
   }
 }
 
@@ -312,8 +303,7 @@ TEST(TokenizerTest, UnknownIdsAreErrorsNamingTheId) {
     const absl::StatusOr<std::string> text = neox.Decode({12092, bad}, false);
     ASSERT_FALSE(text.ok());
     EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(text.status().message()),
-                HasSubstr(std::to_string(bad)));
+    EXPECT_THAT(std::string(text.status().message()), HasSubstr(std::to_string(bad)));
     EXPECT_FALSE(neox.IdToToken(bad).ok());
   }
 }
@@ -324,8 +314,7 @@ absl::Status LoadStatus(const nlohmann::json& json) {
   return Tokenizer::FromJson(json.dump(), "test.json").status();
 }
 
-void ExpectRejected(const nlohmann::json& json, absl::StatusCode code,
-                    const std::string& feature) {
+void ExpectRejected(const nlohmann::json& json, absl::StatusCode code, const std::string& feature) {
   const absl::Status status = LoadStatus(json);
   EXPECT_EQ(status.code(), code) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr(feature));
@@ -342,9 +331,8 @@ TEST(TokenizerLoadTest, UnsupportedFeaturesAreNamed) {
   ExpectRejected(json, unimplemented, "Lowercase");
 
   json = base;
-  json["normalizer"] = {
-      {"type", "Sequence"},
-      {"normalizers", {{{"type", "NFC"}}, {{"type", "Strip"}}}}};
+  json["normalizer"] = {{"type", "Sequence"},
+                        {"normalizers", {{{"type", "NFC"}}, {{"type", "Strip"}}}}};
   ExpectRejected(json, unimplemented, "Strip");
 
   json = base;
@@ -362,9 +350,8 @@ TEST(TokenizerLoadTest, UnsupportedFeaturesAreNamed) {
   ExpectRejected(json, unimplemented, "\\w+|[^\\w\\s]+");
 
   json = base;
-  json["pre_tokenizer"] = {
-      {"type", "Sequence"},
-      {"pretokenizers", {{{"type", "ByteLevel"}}, {{"type", "Digits"}}}}};
+  json["pre_tokenizer"] = {{"type", "Sequence"},
+                           {"pretokenizers", {{{"type", "ByteLevel"}}, {{"type", "Digits"}}}}};
   ExpectRejected(json, unimplemented, "ByteLevel");
 
   json = base;
@@ -420,10 +407,8 @@ TEST(TokenizerLoadTest, MalformedFilesAreInvalidArgument) {
 
   // Added-token ids must be the ones Hugging Face would assign.
   json = MinimalTokenizerJson({}, {});
-  json["added_tokens"] = {{{"id", 300},
-                           {"content", "<x>"},
-                           {"special", true},
-                           {"normalized", false}}};
+  json["added_tokens"] = {
+      {{"id", 300}, {"content", "<x>"}, {"special", true}, {"normalized", false}}};
   ExpectRejected(json, absl::StatusCode::kInvalidArgument, "256");
   json["added_tokens"][0]["id"] = 256;
   EXPECT_TRUE(LoadStatus(json).ok()) << LoadStatus(json);
@@ -439,11 +424,9 @@ TEST(TokenizerBpeTest, MergesApplyByRankInBothFileForms) {
     if (pairs) {
       using Json = nlohmann::json;
       json["model"]["merges"] =
-          Json::array({Json::array({"b", "c"}), Json::array({"a", "b"}),
-                       Json::array({"a", "bc"})});
+          Json::array({Json::array({"b", "c"}), Json::array({"a", "b"}), Json::array({"a", "bc"})});
     }
-    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-        Tokenizer::FromJson(json.dump());
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromJson(json.dump());
     ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
     // "b c" has the lowest rank, so "abc" is a + bc, then merged by "a bc".
     EXPECT_THAT(EncodeOrDie(**tokenizer, "abc"), ElementsAre(258));
@@ -457,25 +440,20 @@ TEST(TokenizerBpeTest, MergesApplyByRankInBothFileForms) {
 
 TEST(TokenizerBpeTest, TemplatePostProcessorAddsSpecialTokens) {
   nlohmann::json json = MinimalTokenizerJson({}, {});
-  json["added_tokens"] = {{{"id", 256},
-                           {"content", "<s>"},
-                           {"special", true},
-                           {"normalized", false}}};
+  json["added_tokens"] = {
+      {{"id", 256}, {"content", "<s>"}, {"special", true}, {"normalized", false}}};
   json["post_processor"] = {
       {"type", "TemplateProcessing"},
       {"single",
        {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
         {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
       {"pair", nlohmann::json::array()},
-      {"special_tokens",
-       {{"<s>", {{"id", "<s>"}, {"ids", {256}}, {"tokens", {"<s>"}}}}}}};
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-      Tokenizer::FromJson(json.dump());
+      {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {256}}, {"tokens", {"<s>"}}}}}}};
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromJson(json.dump());
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EncodeOptions options;
   options.add_special_tokens = true;
-  EXPECT_THAT(EncodeOrDie(**tokenizer, "hi", options),
-              ElementsAre(256, 'h', 'i'));
+  EXPECT_THAT(EncodeOrDie(**tokenizer, "hi", options), ElementsAre(256, 'h', 'i'));
   EXPECT_THAT(EncodeOrDie(**tokenizer, "hi"), ElementsAre('h', 'i'));
 }
 
@@ -487,8 +465,7 @@ TEST(TokenizerTest, ConcurrentEncodesAgreeWithSequentialOnes) {
   std::vector<std::string> texts;
   std::vector<std::vector<int32_t>> expected;
   for (int i = 0; i < 64; ++i) {
-    texts.push_back(RandomUnicode(rng, 200) + " the cat's hat  is\n\tred " +
-                    std::to_string(i));
+    texts.push_back(RandomUnicode(rng, 200) + " the cat's hat  is\n\tred " + std::to_string(i));
   }
   // Sequential results are taken from a fresh tokenizer so that the shared
   // one starts the threads with an empty cache.

@@ -1,5 +1,6 @@
 #include "tests/shared/tokenizer/tokenizer_test_util.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -12,16 +13,14 @@
 namespace blockserve::testing {
 
 std::string TokenizerPath(const std::string& name) {
-  return std::string(BLOCKSERVE_TEST_DATA_DIR) + "/tokenizers/" + name +
-         "/tokenizer.json";
+  return std::string(BLOCKSERVE_TEST_DATA_DIR) + "/tokenizers/" + name + "/tokenizer.json";
 }
 
 const Tokenizer& ReferenceTokenizer(const std::string& name) {
   static auto* loaded = new std::map<std::string, std::unique_ptr<Tokenizer>>();
   auto it = loaded->find(name);
   if (it == loaded->end()) {
-    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-        Tokenizer::FromFile(TokenizerPath(name));
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromFile(TokenizerPath(name));
     if (!tokenizer.ok()) {
       ADD_FAILURE() << tokenizer.status();
       std::abort();
@@ -31,14 +30,12 @@ const Tokenizer& ReferenceTokenizer(const std::string& name) {
   return *it->second;
 }
 
-nlohmann::json MinimalTokenizerJson(
-    const std::vector<std::string>& extra_tokens,
-    const std::vector<std::string>& merges) {
+nlohmann::json MinimalTokenizerJson(const std::vector<std::string>& extra_tokens,
+                                    const std::vector<std::string>& merges) {
   nlohmann::json vocab = nlohmann::json::object();
   for (int byte = 0; byte < 256; ++byte) {
     std::string symbol;
-    tokenizer::AppendUtf8(
-        tokenizer::ByteToChar(static_cast<unsigned char>(byte)), &symbol);
+    tokenizer::AppendUtf8(tokenizer::ByteToChar(static_cast<unsigned char>(byte)), &symbol);
     vocab[symbol] = byte;
   }
   int id = 256;

@@ -20,8 +20,7 @@ std::string Lossy(absl::string_view bytes) {
 const std::string kFffd = "\xEF\xBF\xBD";
 
 TEST(Utf8Test, ValidTextIsUnchanged) {
-  const std::string text =
-      "plain ASCII, caf\xC3\xA9, \xE4\xB8\xAD, \xF0\x9F\xA6\x99";
+  const std::string text = "plain ASCII, caf\xC3\xA9, \xE4\xB8\xAD, \xF0\x9F\xA6\x99";
   EXPECT_TRUE(IsValidUtf8(text));
   EXPECT_EQ(Lossy(text), text);
   EXPECT_TRUE(IsValidUtf8(""));

@@ -1,0 +1,137 @@
+// Micro-benchmarks of the CPU MatMul paths on the shapes decoding produces,
+// next to the machine's measured arithmetic peak.
+//
+//   build/bench/kernels/gemm_benchmark --benchmark_min_time=0.5
+//
+// Counters: GFLOPs (2 * M * N * K per call, per second). The Peak*
+// benchmarks run independent FMA (F32) or vdpbf16ps (BF16) chains out of
+// registers on every thread of the pool, giving the ceiling each GEMM is
+// compared against (docs/benchmarks.md).
+#include <immintrin.h>
+
+#include <random>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/vec_math.h"
+
+namespace blockserve {
+namespace {
+
+constexpr int kThreads = 2;
+
+BS_TARGET_AVX512 float FmaChains(int64_t iterations) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-4f);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  __m512 sum = acc[0];
+  for (int i = 1; i < 12; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  return _mm512_reduce_add_ps(sum);
+}
+
+BS_TARGET_AVX512_BF16 float DpBf16Chains(int64_t iterations) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_setzero_ps();
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80);  // 1.0
+  const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3800);  // tiny
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+  }
+  __m512 sum = acc[0];
+  for (int i = 1; i < 12; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  return _mm512_reduce_add_ps(sum);
+}
+
+// FLOPs per iteration: 12 chains x 16 lanes x 2 (FMA) or x 4 (2 bf16 products + adds).
+void BM_PeakF32Fma(benchmark::State& state) {
+  ThreadPool pool(kThreads);
+  constexpr int64_t kIterations = 1 << 22;
+  for (auto _ : state) {
+    pool.ParallelFor(kThreads, 1, [&](int64_t, int64_t) {
+      benchmark::DoNotOptimize(FmaChains(kIterations));
+    });
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(
+      static_cast<double>(kIterations) * 12 * 16 * 2 * kThreads, benchmark::Counter::kIsIterationInvariantRate,
+      benchmark::Counter::kIs1000);
+}
+
+void BM_PeakBf16Dot(benchmark::State& state) {
+  if (!cpu::DetectCpuFeatures().avx512_bf16) {
+    state.SkipWithError("no AVX-512 BF16");
+    return;
+  }
+  ThreadPool pool(kThreads);
+  constexpr int64_t kIterations = 1 << 22;
+  for (auto _ : state) {
+    pool.ParallelFor(kThreads, 1, [&](int64_t, int64_t) {
+      benchmark::DoNotOptimize(DpBf16Chains(kIterations));
+    });
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(
+      static_cast<double>(kIterations) * 12 * 16 * 4 * kThreads, benchmark::Counter::kIsIterationInvariantRate,
+      benchmark::Counter::kIs1000);
+}
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.1f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// state.range: M, K, N, weight dtype (0 = F32 / OpenBLAS, 1 = BF16 packed).
+void BM_MatMul(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const DType dtype = state.range(3) == 0 ? DType::kF32 : DType::kBF16;
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  const auto x_host = Random(m * k, 1);
+  const auto w_host = Random(n * k, 2);
+  Tensor x = *backend->Empty(DType::kF32, {m, k});
+  backend->CopyToDevice(x_host.data(), x);
+  Tensor w = *backend->Empty(dtype, {n, k});
+  std::vector<uint16_t> w16(n * k);
+  if (dtype == DType::kF32) {
+    backend->CopyToDevice(w_host.data(), w);
+  } else {
+    ConvertFromF32(dtype, w_host.data(), w16.data(), w16.size());
+    backend->CopyToDevice(w16.data(), w);
+  }
+  w = *backend->PrepareMatMulWeight(w);
+  Tensor y = *backend->Empty(DType::kF32, {m, n});
+  for (auto _ : state) {
+    backend->MatMul(x, w, Tensor(), Activation::kNone, false, y);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::kIs1000);
+}
+
+void DecodeShapes(benchmark::internal::Benchmark* b) {
+  // (K, N): vanilla_70 / b4_19 layers (D = 512), b4_85 (D = 768), and the
+  // vocabulary projections.
+  const std::vector<std::pair<int, int>> shapes = {
+      {512, 1536}, {512, 512}, {512, 2048}, {2048, 512}, {768, 2304}, {3072, 768},
+      {512, 50304}, {256, 50304}};
+  for (int dtype : {0, 1}) {
+    for (int m : {1, 8, 32, 128}) {
+      for (auto [k, n] : shapes) b->Args({m, k, n, dtype});
+    }
+  }
+}
+
+BENCHMARK(BM_PeakF32Fma)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PeakBf16Dot)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MatMul)->Apply(DecodeShapes)->UseRealTime()->Unit(benchmark::kMicrosecond)
+    ->ArgNames({"M", "K", "N", "bf16"});
+
+}  // namespace
+}  // namespace blockserve
+
+BENCHMARK_MAIN();
