@@ -13,7 +13,9 @@
 // only once Synchronize() returns. Ops do not return errors:
 // argument mismatches are programming errors (CHECK-failures), and device
 // errors are sticky and reported by the next Synchronize(), which also waits
-// for all enqueued work. A Backend is used by one thread at a time; separate
+// for all enqueued work. Index values that live in device memory (row ids,
+// slots, targets) are checked by the CPU backend with CHECK; a GPU backend
+// skips an out-of-range element and reports it from Synchronize(). A Backend is used by one thread at a time; separate
 // Backend instances may run concurrently.
 #ifndef BLOCKSERVE_KERNELS_BACKEND_H_
 #define BLOCKSERVE_KERNELS_BACKEND_H_
@@ -132,7 +134,7 @@ class Backend {
                          const AttentionLayout& layout, int num_heads, int head_dim,
                          const Tensor& out) = 0;
 
-  // out = log_softmax(logits) per row. F32 [M, V].
+  // out = log_softmax(logits) per row. F32 [M, V]; out may be logits.
   virtual void LogSoftmax(const Tensor& logits, const Tensor& out) = 0;
 
   // out[i] = log_softmax(logits[i])[targets[i]]. targets I32 [M], out F32 [M].

@@ -45,6 +45,7 @@ for _ in $(seq "$REPEATS"); do
   out=$("$BIN" run --model "$MODEL" --device "$DEVICE" --threads "$INPROC_THREADS" \
         --tokens "$PROMPT" --batch "$CONCURRENCY" "${SAMPLING[@]}" --json)
   inproc+=("$(echo "$out" | json_field generated_tokens_per_s)")
+  inproc_tokens=$(echo "$out" | json_field tokens)
 done
 
 "$BIN" up --model "$MODEL" --workers "$WORKERS" --device "$DEVICE" --threads "$STACK_THREADS" \
@@ -65,7 +66,14 @@ for _ in $(seq "$REPEATS"); do
   out=$("$BIN" generate --gateway "$GATEWAY" --tokens "$PROMPT" --requests "$CONCURRENCY" \
         --concurrency "$CONCURRENCY" "${SAMPLING[@]}" --json)
   stack+=("$(echo "$out" | json_field generated_tokens_per_s)")
+  stack_tokens=$(echo "$out" | json_field tokens)
 done
+if [[ "$inproc_tokens" == "$stack_tokens" ]]; then
+  echo "first request's tokens: identical in process and through the stack"
+else
+  echo "first request's tokens DIFFER between in process and the stack" >&2
+  exit 1
+fi
 
 IN=$(best "${inproc[@]}")
 ST=$(best "${stack[@]}")

@@ -4,6 +4,7 @@
 // sequences, and `blockserve up` / `blockserve generate` end to end.
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -54,6 +55,7 @@ struct OpenCall {
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader;
   GenerateResult result;
   std::thread thread;
+  std::atomic<bool> done{false};
 
   OpenCall(v1::Generation::Stub& stub, const v1::GenerateRequest& request) {
     reader = stub.Generate(&context, request);
@@ -77,6 +79,7 @@ struct OpenCall {
         if (response.has_end()) result.end = response.end();
       }
       result.status = reader->Finish();
+      done = true;
     });
   }
   ~OpenCall() {
@@ -90,7 +93,7 @@ TEST(LifecycleTest, SigtermDrainsInFlightRequestsThenExitsZero) {
                             {"--grace-period=20"}, {"--grace-period=20"});
   ASSERT_TRUE(stack.ok()) << stack.status();
   auto client = (*stack)->Client();
-  const GenerationRequest request = Greedy({5, 6, 7}, 1500);
+  const GenerationRequest request = Greedy({5, 6, 7}, 4000);
   OpenCall call(*client, ToProto(request));
   ASSERT_TRUE(call.WaitForTokens());
   call.ReadRestInBackground();
@@ -100,6 +103,7 @@ TEST(LifecycleTest, SigtermDrainsInFlightRequestsThenExitsZero) {
   EXPECT_TRUE(Eventually([&] { return HealthStatus((*stack)->gateway->address()) != "SERVING"; }));
   const GenerateResult refused = Generate(*client, ToProto(Greedy({1}, 2)), 5);
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(call.done) << "the request ended before the drain was tested";
   // ...while the open request runs to its end.
   ASSERT_EQ((*stack)->gateway->WaitExit(30), 0);
   call.thread.join();

@@ -2,7 +2,9 @@
 // reference implementations written here from the op contracts in
 // kernels/backend.h. The CPU backend always runs; a CUDA backend runs when
 // one was built and a GPU is present (otherwise its cases are skipped with a
-// message), so this one suite is also the CPU/GPU parity suite.
+// message), so this one suite is also the CPU/GPU parity suite. It is built
+// once per backend (BLOCKSERVE_TEST_DEVICE): backend_ops_test for "cpu",
+// backend_ops_cuda_test (ctest label gpu) for "cuda".
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>

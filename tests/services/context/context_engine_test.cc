@@ -181,6 +181,11 @@ TEST_P(ContextEngineTest, CancelFreesTheSessionAndWithdrawsItsBlock) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(dispatcher_->dispatched(), 1);
+  // The engine publishes its load at the end of the iteration that
+  // dispatched the block.
+  for (int i = 0; i < 500 && engine.load().scheduler.kv_used_bytes == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_GT(engine.load().scheduler.kv_used_bytes, 0);
   engine.Cancel(*id);
   {

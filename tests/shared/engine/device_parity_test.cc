@@ -1,8 +1,9 @@
 // Whole models on the CUDA backend against the CPU backend (the reference),
 // for every golden fixture (block and vanilla models): teacher-forced scores
 // and greedy generations with F32 weights, scores with 16-bit weights on the
-// GPU, and the blockserve tool run with --device cuda. Labelled gpu; where no
-// CUDA backend can be created every test skips and says why.
+// GPU, and the blockserve tool (score, sampled run) with --device cuda.
+// Labelled gpu; where no CUDA backend can be created every test skips and
+// says why.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -153,6 +154,42 @@ TEST_P(DeviceParityTest, ToolScoresWithDeviceCuda) {
     EXPECT_NEAR(gpu_out["logprobs"][i].get<double>(), cpu_out["logprobs"][i].get<double>(), 2e-4)
         << "token " << i;
   }
+}
+
+TEST_P(DeviceParityTest, ToolSamplesTheSameTokensWithDeviceCuda) {
+  // Sampling (temperature, top-k, top-p) draws from (seed, position) only,
+  // so both devices pick the same tokens wherever their logits agree.
+  const auto& item = expected_["greedy"].front();
+  auto run = [&](const std::string& device) {
+    return testing::RunBlockserve({"run",
+                                   "--model",
+                                   FixtureDir(GetParam()),
+                                   "--tokens",
+                                   Join(item["prompt"]),
+                                   "--max-new-tokens",
+                                   "12",
+                                   "--temperature",
+                                   "0.8",
+                                   "--top-k",
+                                   "20",
+                                   "--top-p",
+                                   "0.9",
+                                   "--seed",
+                                   "7",
+                                   "--batch",
+                                   "3",
+                                   "--ignore-eos",
+                                   "--json",
+                                   "--device",
+                                   device,
+                                   "--threads",
+                                   "1"});
+  };
+  const testing::ProcessResult cpu = run("cpu");
+  const testing::ProcessResult gpu = run("cuda");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  EXPECT_EQ(nlohmann::json::parse(gpu.out)["tokens"], nlohmann::json::parse(cpu.out)["tokens"]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DeviceParityTest, ::testing::ValuesIn(FixtureNames()));
