@@ -195,11 +195,13 @@ def heldout_loss(model, windows: torch.Tensor, batch_size: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def lr_at(step: int, total: int, settings: dict) -> float:
+def lr_at(step: int, total: int, settings: dict, time_fraction: float = 0.0) -> float:
+    """Linear warmup, then cosine decay to min_lr_ratio * lr. time_fraction (with
+    --time-schedule) pushes the decay ahead when the time budget runs out before the steps."""
     lr, warm, floor = settings["lr"], settings["warmup_steps"], settings["min_lr_ratio"]
     if step < warm:
         return lr * (step + 1) / warm
-    progress = min(1.0, (step - warm) / max(1, total - warm))
+    progress = min(1.0, max((step - warm) / max(1, total - warm), time_fraction))
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -239,6 +241,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-minutes", type=float, default=30.0,
                         help="stop (and export) when training has run this long")
+    parser.add_argument("--time-schedule", action="store_true",
+                        help="let the time budget drive the schedule too: the cosine decay "
+                             "follows max(step fraction, time fraction) and training ends, "
+                             "fully decayed, at whichever budget (tokens or minutes) runs out "
+                             "first (not step-reproducible; train_log.json records the tokens)")
     parser.add_argument("--dtype", choices=("bf16", "f16"), default="bf16",
                         help="storage dtype of model.safetensors")
     for key, value in TRAIN_DEFAULTS.items():
@@ -291,13 +298,29 @@ def main() -> int:
     curve, start = [], time.time()
     interval_loss, interval_steps, interval_start, tokens_seen = 0.0, 0, time.time(), 0
     stopped_early = False
+    warmup_end_s = None
     step = 0
+    budget_s = args.max_minutes * 60
     for step in range(total_steps):
-        if time.time() - start > args.max_minutes * 60:
+        used = time.time() - start
+        if used > budget_s:
             stopped_early = True
             print(f"time budget of {args.max_minutes} min reached at step {step}", flush=True)
             break
-        lr = lr_at(step, total_steps, settings)
+        time_fraction = 0.0
+        if args.time_schedule and step >= settings["warmup_steps"]:
+            # Fraction of the post-warmup time, with one step's duration of margin.
+            warm_s = warmup_end_s if warmup_end_s is not None else used
+            step_s = used / max(1, step)
+            time_fraction = (used - warm_s + step_s) / max(1e-9, budget_s - warm_s)
+            if time_fraction >= 1.0:
+                stopped_early = True
+                print(f"time budget of {args.max_minutes} min reached at step {step} "
+                      f"(schedule completed by time)", flush=True)
+                break
+        if step == settings["warmup_steps"] and warmup_end_s is None:
+            warmup_end_s = used
+        lr = lr_at(step, total_steps, settings, time_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = sampler.batch(B, args.arch)
@@ -316,6 +339,8 @@ def main() -> int:
             tok_s = interval_steps * B * T / (now - interval_start)
             elapsed = now - start
             eta = elapsed / done * (total_steps - done)
+            if args.time_schedule:
+                eta = min(eta, max(0.0, budget_s - elapsed))
             print(f"step {done}/{total_steps}  loss {interval_loss / interval_steps:.4f}  "
                   f"lr {lr:.2e}  gnorm {grad_norm:.2f}  {tok_s:.0f} tok/s  "
                   f"elapsed {fmt_time(elapsed)}  ETA {fmt_time(eta)}", flush=True)
@@ -337,7 +362,8 @@ def main() -> int:
            "config": config_file.get("model"), "settings": settings,
            "parameters": counts, "planned_steps": total_steps, "steps": step + 1
            if not stopped_early else step, "tokens_trained": tokens_seen,
-           "stopped_early_by_time": stopped_early, "train_seconds": round(train_seconds, 1),
+           "stopped_early_by_time": stopped_early, "time_schedule": args.time_schedule,
+           "train_seconds": round(train_seconds, 1),
            "train_stream_tokens": len(train_stream), "heldout_stream_tokens": len(heldout_stream),
            "final_heldout_window_loss": final_heldout, "curve": curve,
            "command": " ".join(sys.argv)}
