@@ -31,7 +31,7 @@ BS_TARGET_AVX512 float FmaChains(int64_t iterations) {
   }
   __m512 sum = acc[0];
   for (int i = 1; i < 12; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
+  return cpu::ReduceAdd512(sum);
 }
 
 BS_TARGET_AVX512_BF16 float DpBf16Chains(int64_t iterations) {
@@ -44,7 +44,7 @@ BS_TARGET_AVX512_BF16 float DpBf16Chains(int64_t iterations) {
   }
   __m512 sum = acc[0];
   for (int i = 1; i < 12; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
+  return cpu::ReduceAdd512(sum);
 }
 
 // FLOPs per iteration: 12 chains x 16 lanes x 2 (FMA) or x 4 (2 bf16 products + adds).

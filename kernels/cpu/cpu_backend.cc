@@ -1,7 +1,5 @@
 #include "kernels/cpu/cpu_backend.h"
 
-#include <cblas.h>
-
 #include <cstring>
 #include <thread>
 
@@ -15,11 +13,7 @@ namespace blockserve {
 CpuBackend::CpuBackend(int threads)
     : threads_(threads > 0 ? threads
                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-      pool_(std::make_unique<ThreadPool>(threads_)) {
-  // OpenBLAS keeps its own process-wide pool; match it to ours so that
-  // several services on one machine do not oversubscribe the cores.
-  openblas_set_num_threads(threads_);
-}
+      pool_(std::make_unique<ThreadPool>(threads_)) {}
 
 std::string CpuBackend::Describe() const { return absl::StrCat("cpu (", threads_, " threads)"); }
 
@@ -28,17 +22,22 @@ bool CpuBackend::SupportsWeightType(DType dtype) const {
 }
 
 absl::StatusOr<Tensor> CpuBackend::PrepareMatMulWeight(const Tensor& w) {
-  if (w.dtype() != DType::kBF16 || w.layout() != TensorLayout::kRowMajor) return w;
+  if (w.layout() != TensorLayout::kRowMajor) return w;
   const int64_t n = w.dim(0);
   const int64_t k = w.cols();
+  const bool f32 = w.dtype() == DType::kF32;
   absl::StatusOr<Tensor> packed =
-      Tensor::Empty(HostAllocator(), DType::kBF16, {cpu::PackedBf16Elements(n, k)});
+      f32 ? Tensor::Empty(HostAllocator(), DType::kF32, {cpu::PackedF32Elements(n, k)})
+          : Tensor::Empty(HostAllocator(), DType::kBF16, {cpu::PackedBf16Elements(n, k)});
   if (!packed.ok()) return packed.status();
-  cpu::PackBf16Weight(DType::kBF16, w.data(), n, k, packed->data<uint16_t>());
-  // Keep the logical [N, K] shape for MatMul's checks; the storage is larger.
-  return Tensor::Wrap(packed->data(), DType::kBF16, {n, k}, DeviceKind::kCpu,
-                      std::shared_ptr<void>(packed->data(), [keep = *packed](void*) {}))
-      .WithLayout(TensorLayout::kPackedBf16Panels);
+  if (f32) {
+    cpu::PackF32Weight(w.data<float>(), n, k, packed->data<float>());
+  } else {
+    cpu::PackBf16Weight(w.dtype(), w.data(), n, k, packed->data<uint16_t>());
+  }
+  // The logical [N, K] shape stays for MatMul's checks; the storage is the packed size.
+  return packed->ViewAs({n, k}, f32 ? TensorLayout::kPackedF32Panels
+                                    : TensorLayout::kPackedBf16Panels);
 }
 
 void CpuBackend::CopyToDevice(const void* src, const Tensor& dst) {

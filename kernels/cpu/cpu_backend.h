@@ -1,5 +1,5 @@
 // CpuBackend: the reference Backend, running every op synchronously on host
-// memory with a ThreadPool (and OpenBLAS for GEMM). Device memory is host
+// memory with a ThreadPool and its own GEMM kernels. Device memory is host
 // memory, so copies are memcpy and Synchronize() has nothing to wait for.
 // Used by one thread at a time, like every Backend.
 #ifndef BLOCKSERVE_KERNELS_CPU_CPU_BACKEND_H_
@@ -23,7 +23,7 @@ class CpuBackend : public Backend {
   Allocator& allocator() override { return HostAllocator(); }
   bool SupportsWeightType(DType dtype) const override;
 
-  // BF16 weights are packed for kernels/cpu/gemm.h; F32 stay row-major (OpenBLAS).
+  // Packs F32 and BF16 weights into the panels of kernels/cpu/gemm.h.
   absl::StatusOr<Tensor> PrepareMatMulWeight(const Tensor& w) override;
 
   void CopyToDevice(const void* src, const Tensor& dst) override;

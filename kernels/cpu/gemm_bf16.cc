@@ -204,39 +204,45 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
   const int64_t panel_elems = pairs * kPanelWidth * 2;
   const int64_t panels = Panels(n);
   const Kernel kernel = ChooseKernel();
-  // Split the columns so each task has at least ~128K multiply-adds.
-  const int64_t min_panels = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, m * k * kPanelWidth));
-
+  std::vector<uint32_t> xb;
   if (kernel == Kernel::kAvx512Bf16) {
-    std::vector<uint32_t> xb(m * pairs);
+    xb.resize(m * pairs);
     ConvertRowsAvx512Bf16(x, m, k, xb.data());
-    // Tasks are pairs of panels (32 columns).
+  }
+  const int64_t chunk = GemmRowChunk(k, sizeof(uint16_t));
+  for (int64_t row0 = 0; row0 < m; row0 += chunk) {
+    const int64_t rows = std::min(chunk, m - row0);
+    float* yc = y + row0 * n;
+    // Tasks of two panels (32 columns); at least ~128K multiply-adds each.
     const int64_t tasks = (panels + 1) / 2;
-    pool.ParallelFor(tasks, std::max<int64_t>(1, min_panels / 2), [&](int64_t begin, int64_t end) {
+    const int64_t min_tasks =
+        std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, rows * k * 2 * kPanelWidth));
+    pool.ParallelFor(tasks, min_tasks, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const int64_t p = 2 * t;
         const uint16_t* panel = packed + p * panel_elems;
-        if (p + 1 < panels) {
-          RowsAvx512Bf16<2>(xb.data(), m, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, y);
-        } else {
-          RowsAvx512Bf16<1>(xb.data(), m, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, y);
+        if (kernel == Kernel::kAvx512Bf16) {
+          const uint32_t* xc = xb.data() + row0 * pairs;
+          if (p + 1 < panels) {
+            RowsAvx512Bf16<2>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, yc);
+          } else {
+            RowsAvx512Bf16<1>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, yc);
+          }
+          continue;
+        }
+        for (int64_t q = p; q < std::min(p + 2, panels); ++q) {
+          if (kernel == Kernel::kAvx2) {
+            RowsAvx2(x + row0 * k, rows, k, packed + q * panel_elems, q * kPanelWidth, n, epilogue,
+                     yc);
+          } else {
+            for (int64_t c = q * kPanelWidth; c < std::min(n, (q + 1) * kPanelWidth); ++c) {
+              RowsScalar(x + row0 * k, rows, k, packed, pairs, c, n, epilogue, yc);
+            }
+          }
         }
       }
     });
-    return;
   }
-  pool.ParallelFor(panels, min_panels, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const uint16_t* panel = packed + p * panel_elems;
-      if (kernel == Kernel::kAvx2) {
-        RowsAvx2(x, m, k, panel, p * kPanelWidth, n, epilogue, y);
-      } else {
-        for (int64_t c = p * kPanelWidth; c < std::min(n, (p + 1) * kPanelWidth); ++c) {
-          RowsScalar(x, m, k, packed, pairs, c, n, epilogue, y);
-        }
-      }
-    }
-  });
 }
 
 }  // namespace blockserve::cpu

@@ -21,7 +21,7 @@ BS_TARGET_AVX512 MaxAndIndex ArgMaxAvx512(const float* values, int64_t n) {
   __m512 best = _mm512_set1_ps(-INFINITY);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) best = _mm512_max_ps(best, _mm512_loadu_ps(values + i));
-  float max_value = _mm512_reduce_max_ps(best);
+  float max_value = ReduceMax512(best);
   for (int64_t j = i; j < n; ++j) max_value = std::max(max_value, values[j]);
   // First index of the maximum.
   const __m512 target = _mm512_set1_ps(max_value);
@@ -48,7 +48,7 @@ BS_TARGET_AVX512 double SumExpAvx512(const float* values, int64_t n, float shift
     const __m512 e = Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, values + i), s), c));
     acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, e));
   }
-  return _mm512_reduce_add_ps(acc);
+  return ReduceAdd512(acc);
 }
 
 BS_TARGET_AVX512 void ExpIntoAvx512(const float* values, int64_t n, float shift, float scale,

@@ -28,6 +28,21 @@ struct CpuFeatures {
 };
 const CpuFeatures& DetectCpuFeatures();
 
+// Horizontal sum and max of the 16 lanes (GCC 12's _mm512_reduce_* trip
+// -Wmaybe-uninitialized).
+BS_TARGET_AVX512 inline float ReduceAdd512(__m512 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+}
+BS_TARGET_AVX512 inline float ReduceMax512(__m512 v) {
+  const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  const __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  const __m128 d = _mm_max_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_max_ss(d, _mm_movehdup_ps(d)));
+}
+
 // exp(x) for each lane: range reduction by ln2, degree-6 polynomial.
 BS_TARGET_AVX512 inline __m512 Exp512(__m512 x) {
   x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),

@@ -43,6 +43,9 @@ ContextMetrics::ContextMetrics(metrics::MetricsRegistry& r)
                                "Blocks sent to token workers and not yet back")),
       ready_workers(r.Gauge("blockserve_context_ready_workers",
                             "Token workers connected and accepting blocks")),
+      configured_workers(r.Gauge("blockserve_context_configured_workers",
+                                 "Token workers in the worker set (from --workers, DNS discovery "
+                                 "or ContextAdmin), connected or not; draining ones excluded")),
       round_trip_seconds(r.Histogram("blockserve_context_worker_round_trip_seconds",
                                      "Time from sending a block to a token worker to its result",
                                      metrics::StepLatencyBuckets())),

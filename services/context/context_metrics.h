@@ -36,8 +36,9 @@ struct ContextMetrics {
   prometheus::Gauge& queued_blocks;     // waiting for a worker
   prometheus::Gauge& in_flight_blocks;  // at a worker
   prometheus::Gauge& ready_workers;
-  prometheus::Histogram& round_trip_seconds;                   // dispatch to result
-  prometheus::Counter& block_retries;                          // re-dispatched after a failure
+  prometheus::Gauge& configured_workers;      // in the set, ready or not, not removed
+  prometheus::Histogram& round_trip_seconds;  // dispatch to result
+  prometheus::Counter& block_retries;         // re-dispatched after a failure
   prometheus::Family<prometheus::Counter>& blocks_dispatched;  // {worker}
   prometheus::Family<prometheus::Gauge>& worker_in_flight;     // {worker}
 

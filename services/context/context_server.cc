@@ -3,9 +3,11 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/proto_convert.h"
+#include "services/context/context_admin_service.h"
 #include "services/context/context_metrics.h"
 #include "services/context/context_service.h"
 #include "shared/common/logging.h"
@@ -36,8 +38,9 @@ int RunContextService(const ContextServerOptions& options, const ModelLoader& lo
   ContextMetrics context_metrics(registry);
   ServingState state;
   ContextServiceImpl service(&state);
-  auto runner = ServerRunner::Start({.role = "context", .flags = options.server}, {&service},
-                                    &state, &registry);
+  ContextAdminServiceImpl admin(options.admin_any_peer);
+  auto runner = ServerRunner::Start({.role = "context", .flags = options.server},
+                                    {&service, &admin}, &state, &registry);
   if (!runner.ok()) {
     LOG(ERROR) << "context: " << runner.status();
     return 1;
@@ -59,22 +62,41 @@ int RunContextService(const ContextServerOptions& options, const ModelLoader& lo
   WorkerPool::Options pool_options = options.pool;
   pool_options.model = info;
   WorkerPool pool(pool_options, &context_metrics);
-  pool.UpdateWorkers(options.workers);
+  // Static sets are applied here; DNS names by the discovery thread (its
+  // first round starts at once).
+  std::unique_ptr<WorkerDiscovery> discovery;
+  if (options.workers.uses_dns()) {
+    discovery = std::make_unique<WorkerDiscovery>(
+        options.workers, WorkerDiscovery::Options{.interval_s = options.worker_resolve_interval_s},
+        [&pool](const std::set<std::string>& addresses) { pool.UpdateWorkers(addresses); });
+  } else {
+    pool.UpdateWorkers(options.workers.static_addresses);
+  }
   auto engine = ContextEngine::Create(*loaded.block_decoder(), *model->backend, loaded.config(),
                                       options.engine, &pool, &context_metrics);
   if (!engine.ok()) {
     LOG(ERROR) << "context: " << engine.status();
+    if (discovery) discovery->Stop();
     pool.Shutdown();
     return 1;
   }
   service.SetEngine(engine->get(), info);
+  admin.Attach(&pool, options.workers.uses_dns(), [&service] { service.AnnounceDrain(); });
   (*runner)->SetServing(true);
+  std::vector<std::string> names;
+  for (const DnsWorkerName& name : options.workers.dns_names) names.push_back(name.ToString());
   LOG(INFO) << "context: serving " << loaded.directory() << " on " << model->backend->Describe()
-            << " with " << options.workers.size() << " token worker(s)";
+            << " with " << options.workers.static_addresses.size() << " token worker(s)"
+            << (names.empty() ? ""
+                              : absl::StrCat(" and the workers of ", absl::StrJoin(names, ","),
+                                             " (re-resolved every ",
+                                             options.worker_resolve_interval_s, " s)"));
   ContextEngine* context = engine->get();
+  WorkerDiscovery* discovery_thread = discovery.get();
   ServerRunner::Hooks hooks;
   hooks.idle = [context] { return context->open_sessions() == 0; };
-  hooks.stop = [context, &pool] {
+  hooks.stop = [context, &pool, discovery_thread] {
+    if (discovery_thread != nullptr) discovery_thread->Stop();
     context->Shutdown();
     pool.Shutdown();
   };

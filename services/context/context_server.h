@@ -1,6 +1,8 @@
 // RunContextService: the context service process (`blockserve context`):
-// starts the gRPC server (NOT_SERVING), loads the embedder and block
-// decoder, connects to the token workers, warms up with one block-decoder
+// starts the gRPC server (NOT_SERVING; ContextService and ContextAdmin),
+// loads the embedder and block decoder, connects to the token workers (a
+// static set, or DNS names re-resolved by WorkerDiscovery), warms up with
+// one block-decoder
 // pass, serves until SIGTERM, then drains (refuses new sessions, lets open
 // ones finish within the grace period) and exits.
 #ifndef BLOCKSERVE_SERVICES_CONTEXT_CONTEXT_SERVER_H_
@@ -12,6 +14,7 @@
 #include "services/common/server_runner.h"
 #include "services/common/service_model.h"
 #include "services/context/context_engine.h"
+#include "services/context/worker_discovery.h"
 #include "services/context/worker_pool.h"
 
 namespace blockserve::services {
@@ -20,7 +23,10 @@ struct ContextServerOptions {
   ServerFlags server;
   ContextEngine::Options engine;
   WorkerPool::Options pool;
-  std::set<std::string> workers;  // token worker addresses
+  WorkerTargets workers;  // --workers: addresses and DNS names
+  double worker_resolve_interval_s = 5.0;
+  // ContextAdmin answers callers on any address, not only loopback.
+  bool admin_any_peer = false;
 };
 
 // Returns the process exit status (0 after a clean drain, 1 on failure).

@@ -29,7 +29,7 @@ void ContextServiceImpl::FillLoad(ContextEngine& engine, v1::ContextLoad* out) c
   out->set_queued_blocks(load.dispatcher.queued_blocks);
   out->set_in_flight_blocks(load.dispatcher.in_flight_blocks);
   out->set_ready_workers(load.dispatcher.ready_workers);
-  out->set_draining(state_->draining());
+  out->set_draining(state_->draining() || drain_announced_.load(std::memory_order_acquire));
 }
 
 grpc::ServerWriteReactor<v1::ContextGenerateResponse>* ContextServiceImpl::Generate(

@@ -6,10 +6,12 @@
 // once, freeing its KV memory and dropping its block at the worker.
 //
 // Thread-safe: SetEngine() may race with incoming calls (which get
-// UNAVAILABLE until the engine is set, and while draining).
+// UNAVAILABLE until the engine is set, and while draining). AnnounceDrain()
+// may be called from any thread.
 #ifndef BLOCKSERVE_SERVICES_CONTEXT_CONTEXT_SERVICE_H_
 #define BLOCKSERVE_SERVICES_CONTEXT_CONTEXT_SERVICE_H_
 
+#include <atomic>
 #include <mutex>
 
 #include "blockserve/v1/context.grpc.pb.h"
@@ -24,6 +26,10 @@ class ContextServiceImpl final : public v1::ContextService::CallbackService {
 
   // Makes the service ready; `engine` must outlive the service's calls.
   void SetEngine(ContextEngine* engine, const v1::ModelInfo& model);
+  // From now on every ContextLoad says `draining`, so gateways route no new
+  // sessions here, but sessions that still arrive are accepted (the real
+  // drain starts with SIGTERM). See ContextAdmin.AnnounceDrain.
+  void AnnounceDrain() { drain_announced_.store(true, std::memory_order_release); }
 
   grpc::ServerWriteReactor<v1::ContextGenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::ContextGenerateRequest* request) override;
@@ -42,6 +48,7 @@ class ContextServiceImpl final : public v1::ContextService::CallbackService {
   mutable std::mutex mutex_;
   ContextEngine* engine_ = nullptr;  // guarded by mutex_
   v1::ModelInfo model_;              // guarded by mutex_
+  std::atomic<bool> drain_announced_{false};
 };
 
 }  // namespace blockserve::services

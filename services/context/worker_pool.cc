@@ -330,11 +330,14 @@ void WorkerPool::EraseWorkerLocked(const std::string& address) {
 void WorkerPool::PublishLocked() {
   if (metrics_ == nullptr) return;
   int ready = 0;
+  int configured = 0;
   for (const auto& [address, worker] : workers_) {
     if (worker->ready && worker->stream != nullptr && worker->accepting()) ++ready;
+    if (!worker->removed) ++configured;
     if (worker->in_flight_gauge != nullptr) worker->in_flight_gauge->Set(worker->outstanding);
   }
   metrics_->ready_workers.Set(ready);
+  metrics_->configured_workers.Set(configured);
   metrics_->queued_blocks.Set(static_cast<double>(pending_.size()));
   metrics_->in_flight_blocks.Set(static_cast<double>(in_flight_.size()));
 }

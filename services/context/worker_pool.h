@@ -18,8 +18,9 @@
 // Membership changes at run time: UpdateWorkers(addresses) connects new
 // workers and drains removed ones (no new blocks; in-flight blocks finish,
 // then the stream is half-closed and the worker forgotten). A worker that
-// reports it is draining gets no new blocks either. Later, DNS re-resolution
-// of a service name can feed UpdateWorkers.
+// reports it is draining gets no new blocks either. WorkerDiscovery
+// (worker_discovery.h) feeds UpdateWorkers from DNS, ContextAdmin.SetWorkers
+// from `blockserve up`.
 //
 // A maintenance thread reconnects, enforces timeouts and drains removed
 // workers. Thread-safe; no method blocks except Shutdown() and the

@@ -33,7 +33,10 @@ class BlockCore : public Engine::Core {
       const uint64_t block = job.block_index;
       absl::Status status = batcher_->Submit(std::move(job));
       if (!status.ok()) {
-        BlockResult failed{.session_id = session, .block_index = block, .status = status};
+        BlockResult failed;
+        failed.session_id = session;
+        failed.block_index = block;
+        failed.status = status;
         if (auto update = context_->CompleteBlock(std::move(failed))) {
           updates.push_back(*std::move(update));
         }

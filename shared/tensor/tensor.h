@@ -49,6 +49,7 @@ using Shape = absl::InlinedVector<int64_t, 4>;
 // only that backend's MatMul reads those.
 enum class TensorLayout : uint8_t {
   kRowMajor,
+  kPackedF32Panels,   // CPU: 16-column panels (kernels/cpu/gemm.h)
   kPackedBf16Panels,  // CPU: 16-column panels of k-pairs (kernels/cpu/gemm.h)
 };
 
@@ -72,12 +73,6 @@ class Tensor {
   DType dtype() const { return dtype_; }
   DeviceKind device() const { return device_; }
   TensorLayout layout() const { return layout_; }
-  // The same storage and shape, marked with another layout.
-  Tensor WithLayout(TensorLayout layout) const {
-    Tensor view = *this;
-    view.layout_ = layout;
-    return view;
-  }
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
@@ -91,6 +86,14 @@ class Tensor {
   Tensor Rows(int64_t begin, int64_t count) const;
   // View with another shape of the same element count.
   Tensor Reshape(Shape shape) const;
+  // The same storage seen as a packed weight of logical shape `shape` (its
+  // element count differs from the storage's); for backends' packed layouts.
+  Tensor ViewAs(Shape shape, TensorLayout layout) const {
+    Tensor view = *this;
+    view.shape_ = std::move(shape);
+    view.layout_ = layout;
+    return view;
+  }
 
   // "F32[4, 256] on cpu"
   std::string DebugString() const;

@@ -22,8 +22,15 @@ int ContextCommand(const Args& args) {
                    "the least-loaded token worker. SIGTERM drains it.");
   model_flags.Register(parser);
   options.server.Register(parser);
-  parser.AddString("workers", &workers, "token worker addresses, HOST:PORT,HOST:PORT",
+  parser.AddString("workers", &workers,
+                   "token workers: HOST:PORT entries and/or dns:///NAME:PORT names (every "
+                   "address NAME resolves to, re-resolved periodically), comma-separated",
                    /*required=*/true);
+  parser.AddDouble("worker-resolve-interval", &options.worker_resolve_interval_s,
+                   "seconds between DNS resolutions of the dns:/// worker names");
+  parser.AddBool("admin-any-peer", &options.admin_any_peer,
+                 "answer ContextAdmin calls (worker set, drain announcement) from any address, "
+                 "not only loopback; only on a trusted network");
   parser.AddInt("kv-cache-mb", &kv_cache_mb, "block KV cache budget in MiB");
   parser.AddInt("page-size", &options.engine.scheduler.page_size, "blocks per KV cache page");
   parser.AddInt("max-sessions", &options.engine.scheduler.max_sessions,
@@ -41,10 +48,15 @@ int ContextCommand(const Args& args) {
                    "with UNAVAILABLE");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, exit_code)) return exit_code;
-  absl::StatusOr<std::set<std::string>> addresses = services::ParseAddressList(workers, "workers");
-  if (!addresses.ok()) {
+  absl::StatusOr<services::WorkerTargets> targets =
+      services::ParseWorkerTargets(workers, "workers");
+  if (!targets.ok()) {
     std::fprintf(stderr, "blockserve context: %s\n",
-                 std::string(addresses.status().message()).c_str());
+                 std::string(targets.status().message()).c_str());
+    return 2;
+  }
+  if (!(options.worker_resolve_interval_s >= 0.05)) {
+    std::fprintf(stderr, "blockserve context: --worker-resolve-interval must be at least 0.05\n");
     return 2;
   }
   if (kv_cache_mb < 1 || options.pool.max_in_flight_per_worker < 1 ||
@@ -54,7 +66,7 @@ int ContextCommand(const Args& args) {
                  "--max-block-attempts must be at least 1\n");
     return 2;
   }
-  options.workers = *addresses;
+  options.workers = *std::move(targets);
   options.engine.scheduler.kv_cache_bytes = kv_cache_mb << 20;
   return services::RunContextService(options, MakeModelLoader(model_flags));
 }
