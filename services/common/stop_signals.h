@@ -2,10 +2,10 @@
 //
 // Install() sets a handler that only writes the signal number to a pipe
 // (async-signal-safe; no work in the handler); Wait() blocks on the pipe.
-// A handler, not sigwait, because libraries start threads before main()
-// (OpenBLAS's thread pool) whose signal masks we cannot change: a signal
-// blocked in our threads would be delivered to one of theirs and kill the
-// process. Notify() wakes a waiter without a signal.
+// A handler, not sigwait, because a linked library may start threads before
+// main() (a BLAS thread pool did, once) whose signal masks we cannot change:
+// a signal blocked in our threads would be delivered to one of theirs and
+// kill the process. Notify() wakes a waiter without a signal.
 //
 // Process-wide. Thread-safe.
 #ifndef BLOCKSERVE_SERVICES_COMMON_STOP_SIGNALS_H_

@@ -201,6 +201,7 @@ int GenerateCommand(const Args& args) {
       std::printf("%s\n", result.dump().c_str());
     } else {
       std::printf("\n");
+      std::fflush(stdout);  // the text, then the summary, when both go to a terminal
       std::fprintf(stderr,
                    "[%d tokens, finish: %s, seed %llu, time to first token %.3f s, "
                    "total %.3f s]\n",
