@@ -16,20 +16,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "shared/common/arg_parser.h"
 #include "shared/tokenizer/tokenizer.h"
+#include "tools/cli/cli_common.h"
 #include "tools/cli/commands.h"
 
 namespace blockserve::cli {
 namespace {
-
-int PrintError(const absl::Status& status) {
-  std::fprintf(stderr, "blockserve tokenize: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
 
 absl::StatusOr<std::string> ReadAllStdin() {
   std::string input;
@@ -42,20 +36,6 @@ absl::StatusOr<std::string> ReadAllStdin() {
     return absl::DataLossError("cannot read standard input");
   }
   return input;
-}
-
-absl::StatusOr<std::vector<int32_t>> ParseIds(absl::string_view text) {
-  std::vector<int32_t> ids;
-  for (absl::string_view piece :
-       absl::StrSplit(text, absl::ByAnyChar(" ,\n\t\r"), absl::SkipEmpty())) {
-    int32_t id;
-    if (!absl::SimpleAtoi(piece, &id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", piece, "' on standard input is not a token id"));
-    }
-    ids.push_back(id);
-  }
-  return ids;
 }
 
 }  // namespace
@@ -76,15 +56,8 @@ int TokenizeCommand(const Args& args) {
                  "with --decode: leave special tokens out of the text");
   parser.AddBool("add-special-tokens", &add_special,
                  "when encoding: apply the post-processor's special tokens");
-  const absl::Status parsed = parser.Parse(args);
-  if (parser.help_requested()) {
-    std::fputs(parser.Usage().c_str(), stdout);
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), parser.Usage().c_str());
-    return 2;
-  }
+  int exit_code = 0;
+  if (!ParseOrExit(parser, args, exit_code)) return exit_code;
   if (decode && add_special) {
     std::fprintf(stderr,
                  "blockserve tokenize: --add-special-tokens applies to "
@@ -97,21 +70,21 @@ int TokenizeCommand(const Args& args) {
   }
 
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromFile(tokenizer_path);
-  if (!tokenizer.ok()) return PrintError(tokenizer.status());
+  if (!tokenizer.ok()) return Fail("tokenize", tokenizer.status());
   absl::StatusOr<std::string> input = ReadAllStdin();
-  if (!input.ok()) return PrintError(input.status());
+  if (!input.ok()) return Fail("tokenize", input.status());
 
   if (decode) {
-    absl::StatusOr<std::vector<int32_t>> ids = ParseIds(*input);
-    if (!ids.ok()) return PrintError(ids.status());
+    absl::StatusOr<std::vector<int32_t>> ids = ParseTokenList(*input);
+    if (!ids.ok()) return Fail("tokenize", ids.status());
     absl::StatusOr<std::string> text = (*tokenizer)->Decode(*ids, skip_special);
-    if (!text.ok()) return PrintError(text.status());
+    if (!text.ok()) return Fail("tokenize", text.status());
     std::fwrite(text->data(), 1, text->size(), stdout);
   } else {
     EncodeOptions options;
     options.add_special_tokens = add_special;
     absl::StatusOr<std::vector<int32_t>> ids = (*tokenizer)->Encode(*input, options);
-    if (!ids.ok()) return PrintError(ids.status());
+    if (!ids.ok()) return Fail("tokenize", ids.status());
     std::string line;
     line.reserve(ids->size() * 6 + 1);
     for (size_t i = 0; i < ids->size(); ++i) {
@@ -122,7 +95,7 @@ int TokenizeCommand(const Args& args) {
     std::fwrite(line.data(), 1, line.size(), stdout);
   }
   if (std::fflush(stdout) != 0) {
-    return PrintError(absl::UnavailableError("cannot write standard output"));
+    return Fail("tokenize", absl::UnavailableError("cannot write standard output"));
   }
   return 0;
 }

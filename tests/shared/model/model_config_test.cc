@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -151,8 +152,10 @@ class ModelConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    // Parameterized names ("InfersEverySize/0") hold a '/': one directory.
     dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("bs_model_config_test_", getpid(), "_", info->name());
+           absl::StrCat("bs_model_config_test_", getpid(), "_",
+                        absl::StrReplaceAll(info->name(), {{"/", "_"}}));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "model.safetensors").string();
