@@ -5,6 +5,7 @@
 // real stack (gateway, context service, two token workers).
 #include <cmath>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct BundledModel {
   // regression in the engine or a damaged file lands far above it.
   double perplexity_bound;
 };
+
+void PrintTo(const BundledModel& model, std::ostream* os) { *os << model.name; }
 
 std::vector<std::string> HeldOutLines() {
   std::ifstream in(kHeldOut);
