@@ -13,7 +13,16 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev nlohmann-json3-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-matplotlib
+  # deploy/ checks (tests/deploy, tests/integration/observability_test.cc):
+  # prometheus + promtool, YAML and JSON schema for the manifest test.
+  prometheus python3-yaml python3-jsonschema
 )
+# `kubectl kustomize` renders deploy/k8s: Debian's kubectl, unless one is
+# already installed (another vendor's kubectl package conflicts with it).
+if ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

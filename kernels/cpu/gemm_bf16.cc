@@ -29,25 +29,36 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 
 // ---- AVX-512 BF16 ----
 
-// MR rows x NP panels (16 columns each) over all k pairs.
+// MR rows x NP panels (16 columns each) over k pairs [j0, j1): the
+// accumulators start from zero at j0 == 0, else from `partial`, and go back
+// there unless j1 == pairs (then the epilogue stores them to y). The same
+// arithmetic as one unbroken chain, whatever the chunking.
 template <int MR, int NP>
-BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs,
-                                          const uint16_t* panel0, int64_t panel_elems,
-                                          int64_t col0, int64_t n, const GemmEpilogue& e,
-                                          float* y) {
+BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0,
+                                          int64_t j1, const uint16_t* panel0,
+                                          int64_t panel_elems, int64_t col0, int64_t n,
+                                          const GemmEpilogue& e, float* y, float* partial) {
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r) {
-    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+    for (int p = 0; p < NP; ++p) {
+      acc[r][p] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + (r * NP + p) * 16);
+    }
   }
   const __m512i* w[NP];
   for (int p = 0; p < NP; ++p) w[p] = reinterpret_cast<const __m512i*>(panel0 + p * panel_elems);
-  for (int64_t j = 0; j < pairs; ++j) {
+  for (int64_t j = j0; j < j1; ++j) {
     __m512bh wv[NP];
     for (int p = 0; p < NP; ++p) wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j);
     for (int r = 0; r < MR; ++r) {
       const __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(xb[r * pairs + j]));
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);
     }
+  }
+  if (j1 < pairs) {
+    for (int r = 0; r < MR; ++r) {
+      for (int p = 0; p < NP; ++p) _mm512_storeu_ps(partial + (r * NP + p) * 16, acc[r][p]);
+    }
+    return;
   }
   for (int p = 0; p < NP; ++p) {
     const int64_t col = col0 + p * kPanelWidth;
@@ -66,26 +77,44 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs,
   }
 }
 
+// k pairs per chunk when several row tiles share a panel pair: 128 pairs of
+// two panels are 16 KiB, which stay in L1 while every row tile goes over them.
+constexpr int64_t kPairChunkBf16 = 128;
+
 template <int NP>
 BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t pairs,
                                           const uint16_t* panel0, int64_t panel_elems,
                                           int64_t col0, int64_t n, const GemmEpilogue& e,
                                           float* y) {
+  // Row tiles of at most 12, balanced (16 rows: 8 + 8, not 12 + 4): a tile
+  // of few rows has too few independent accumulators to hide the
+  // multiply-add latency. A row's arithmetic does not depend on its tile.
   constexpr int kMaxRows = 12;
-  int64_t r = 0;
-  for (; r + kMaxRows <= m; r += kMaxRows) {
-    TileAvx512Bf16<kMaxRows, NP>(xb + r * pairs, pairs, panel0, panel_elems, col0, n, e, y + r * n);
-  }
-  const uint32_t* xr = xb + r * pairs;
-  float* yr = y + r * n;
-  switch (m - r) {
-#define BS_TILE_CASE(R) \
-  case R: TileAvx512Bf16<R, NP>(xr, pairs, panel0, panel_elems, col0, n, e, yr); break;
-    BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
-    BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
-    BS_TILE_CASE(11)
+  const int64_t tiles = (m + kMaxRows - 1) / kMaxRows;
+  const int64_t chunk = tiles > 1 ? kPairChunkBf16 : pairs;
+  thread_local std::vector<float> partials;
+  if (tiles > 1) partials.resize(tiles * kMaxRows * NP * 16);
+  for (int64_t j0 = 0; j0 < pairs; j0 += chunk) {
+    const int64_t j1 = std::min(pairs, j0 + chunk);
+    int64_t r = 0;
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t rows = (m - r + (tiles - t) - 1) / (tiles - t);
+      const uint32_t* xr = xb + r * pairs;
+      float* yr = y + r * n;
+      float* partial = tiles > 1 ? partials.data() + t * kMaxRows * NP * 16 : nullptr;
+      switch (rows) {
+#define BS_TILE_CASE(R)                                                                      \
+  case R:                                                                                    \
+    TileAvx512Bf16<R, NP>(xr, pairs, j0, j1, panel0, panel_elems, col0, n, e, yr, partial); \
+    break;
+        BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
+        BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
+        BS_TILE_CASE(11) BS_TILE_CASE(12)
 #undef BS_TILE_CASE
-    default: break;
+        default: break;
+      }
+      r += rows;
+    }
   }
 }
 

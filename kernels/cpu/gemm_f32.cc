@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/vec_math.h"
@@ -19,22 +20,36 @@ inline float EpilogueScalar(float v, int64_t col, float old, const GemmEpilogue&
   return e.accumulate ? old + v : v;
 }
 
-// ---- AVX-512: MR rows x NP panels over all of k ----
+// ---- AVX-512: MR rows x NP panels over depths [d0, d1) ----
+//
+// The accumulators start from zero at d0 == 0, else from `partial` (where
+// the previous depth chunk left them), and go back to `partial` unless d1
+// == k, where the epilogue stores them to y. Continuing a chain of FMAs
+// from a stored value is the same arithmetic as one unbroken chain, so the
+// result does not depend on the chunking.
 template <int MR, int NP>
-BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, const float* panel0,
-                                 int64_t panel_elems, int64_t col0, int64_t n,
-                                 const GemmEpilogue& e, float* y) {
+BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t d1,
+                                 const float* panel0, int64_t panel_elems, int64_t col0,
+                                 int64_t n, const GemmEpilogue& e, float* y, float* partial) {
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r) {
-    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+    for (int p = 0; p < NP; ++p) {
+      acc[r][p] = d0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + (r * NP + p) * 16);
+    }
   }
-  for (int64_t d = 0; d < k; ++d) {
+  for (int64_t d = d0; d < d1; ++d) {
     __m512 w[NP];
     for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(panel0 + p * panel_elems + d * kPanelWidth);
     for (int r = 0; r < MR; ++r) {
       const __m512 xv = _mm512_set1_ps(x[r * k + d]);
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xv, w[p], acc[r][p]);
     }
+  }
+  if (d1 < k) {
+    for (int r = 0; r < MR; ++r) {
+      for (int p = 0; p < NP; ++p) _mm512_storeu_ps(partial + (r * NP + p) * 16, acc[r][p]);
+    }
+    return;
   }
   for (int p = 0; p < NP; ++p) {
     const int64_t col = col0 + p * kPanelWidth;
@@ -53,25 +68,42 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, const float* panel0,
   }
 }
 
+// Depth per chunk when several row tiles share a panel pair: 128 F32 depths
+// of two panels are 16 KiB, which stay in L1 with the rows' x slices while
+// every row tile goes over them.
+constexpr int64_t kDepthChunkF32 = 128;
+
 template <int NP>
 BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const float* panel0,
                                  int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y) {
+  // Row tiles of at most 12, balanced (16 rows: 8 + 8, not 12 + 4): a tile
+  // of few rows has too few independent accumulators to hide the FMA
+  // latency. A row's arithmetic does not depend on its tile.
   constexpr int kMaxRows = 12;
-  int64_t r = 0;
-  for (; r + kMaxRows <= m; r += kMaxRows) {
-    TileAvx512<kMaxRows, NP>(x + r * k, k, panel0, panel_elems, col0, n, e, y + r * n);
-  }
-  const float* xr = x + r * k;
-  float* yr = y + r * n;
-  switch (m - r) {
+  const int64_t tiles = (m + kMaxRows - 1) / kMaxRows;
+  const int64_t chunk = tiles > 1 ? kDepthChunkF32 : k;
+  thread_local std::vector<float> partials;
+  if (tiles > 1) partials.resize(tiles * kMaxRows * NP * 16);
+  for (int64_t d0 = 0; d0 < k; d0 += chunk) {
+    const int64_t d1 = std::min(k, d0 + chunk);
+    int64_t r = 0;
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t rows = (m - r + (tiles - t) - 1) / (tiles - t);
+      const float* xr = x + r * k;
+      float* yr = y + r * n;
+      float* partial = tiles > 1 ? partials.data() + t * kMaxRows * NP * 16 : nullptr;
+      switch (rows) {
 #define BS_TILE_CASE(R) \
-  case R: TileAvx512<R, NP>(xr, k, panel0, panel_elems, col0, n, e, yr); break;
-    BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
-    BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
-    BS_TILE_CASE(11)
+  case R: TileAvx512<R, NP>(xr, k, d0, d1, panel0, panel_elems, col0, n, e, yr, partial); break;
+        BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
+        BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
+        BS_TILE_CASE(11) BS_TILE_CASE(12)
 #undef BS_TILE_CASE
-    default: break;
+        default: break;
+      }
+      r += rows;
+    }
   }
 }
 

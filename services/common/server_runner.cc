@@ -148,6 +148,8 @@ absl::Status ServerRunner::WritePortFile() const {
 void ServerRunner::SetServing(bool serving) {
   if (server_ && server_->GetHealthCheckService() != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(serving);
+    // SetServingStatus(bool) sets every service name: liveness stays up.
+    server_->GetHealthCheckService()->SetServingStatus(kLivenessHealthService, true);
   }
 }
 

@@ -11,6 +11,9 @@
 // service, server reflection, keepalive settings), binds --listen (port 0:
 // a free port), serves /metrics, reports the chosen ports on stdout and in
 // the --port-file, and sets health NOT_SERVING until SetServing(true).
+// The health service also answers for kLivenessHealthService, SERVING from
+// Start() until the server shuts down, loading and draining included: a
+// liveness probe (Kubernetes) asks for it, a readiness probe for "".
 //
 // A signal thread waits for SIGTERM/SIGINT (StopSignals: the handler only
 // writes to a pipe; the work happens on the thread). Wait() then drains: health NOT_SERVING,
@@ -51,6 +54,10 @@ class MetricsRegistry;
 namespace blockserve::services {
 
 // The flags every server shares.
+// The health-service name that stays SERVING while the process is alive
+// and its gRPC server answers (model loading and draining included).
+inline constexpr char kLivenessHealthService[] = "blockserve.liveness";
+
 struct ServerFlags {
   std::string listen = "127.0.0.1:0";
   int metrics_port = 0;  // 0: a free port; -1: no metrics endpoint

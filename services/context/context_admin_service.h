@@ -3,10 +3,12 @@
 // lists the token-worker set of its WorkerPool, and announces a coming
 // drain to gateways.
 //
-// Only callers on a loopback address (127.0.0.0/8, ::1, a Unix socket) are
-// answered unless `allow_any_peer`; others get PERMISSION_DENIED. The
-// handlers never block: WorkerPool::UpdateWorkers and workers() only take
-// the pool's mutex.
+// Only callers on this machine are answered (a loopback address, a Unix
+// socket, or one of this machine's interface addresses, read once at
+// construction: `blockserve up --host=10.0.0.5` calls its context services
+// on that address) unless `allow_any_peer`; others get PERMISSION_DENIED.
+// The handlers never block: WorkerPool::UpdateWorkers and workers() only
+// take the pool's mutex.
 //
 // Thread-safe: Attach() may race with incoming calls, which get UNAVAILABLE
 // until it ran. The pool and the announce callback must outlive the calls
@@ -16,6 +18,7 @@
 
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -27,7 +30,7 @@ class WorkerPool;
 
 class ContextAdminServiceImpl final : public v1::ContextAdmin::CallbackService {
  public:
-  explicit ContextAdminServiceImpl(bool allow_any_peer) : allow_any_peer_(allow_any_peer) {}
+  explicit ContextAdminServiceImpl(bool allow_any_peer);
 
   // Makes the service ready. `dns_managed`: the worker set comes from DNS
   // discovery, so SetWorkers is refused. `announce_drain` is called by
@@ -51,6 +54,7 @@ class ContextAdminServiceImpl final : public v1::ContextAdmin::CallbackService {
   void FillWorkers(WorkerPool& pool, v1::WorkersResponse* response) const;
 
   const bool allow_any_peer_;
+  const std::set<std::string> local_ips_;  // this machine's interface addresses
   mutable std::mutex mutex_;
   WorkerPool* pool_ = nullptr;            // guarded by mutex_
   bool dns_managed_ = false;              // guarded by mutex_
@@ -60,6 +64,20 @@ class ContextAdminServiceImpl final : public v1::ContextAdmin::CallbackService {
 // True for "ipv4:127.x.x.x:PORT", "ipv6:[::1]:PORT", "ipv6:%5B::1%5D:PORT",
 // "ipv6:[::ffff:127.x.x.x]:PORT" and "unix:..." (grpc::ServerContext::peer()).
 bool IsLoopbackPeer(absl::string_view peer);
+
+// The IP address in a peer string, normalized ("ipv4:10.0.0.5:41000" ->
+// "10.0.0.5"; "ipv6:[fe80::1]:41000" and "ipv6:%5Bfe80::1%5D:41000" ->
+// "fe80::1"; an IPv4-mapped IPv6 address -> its IPv4 form); empty for other
+// forms (unix:) or an unparsable address.
+std::string PeerIp(absl::string_view peer);
+
+// True when `peer` is on this machine: IsLoopbackPeer, or its address is
+// one of `local_ips` (normalized as PeerIp does).
+bool IsLocalPeer(absl::string_view peer, const std::set<std::string>& local_ips);
+
+// The IPv4 and IPv6 addresses of this machine's interfaces (getifaddrs),
+// normalized as PeerIp does; empty if they cannot be read.
+std::set<std::string> LocalInterfaceIps();
 
 }  // namespace blockserve::services
 

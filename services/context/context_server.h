@@ -25,7 +25,7 @@ struct ContextServerOptions {
   WorkerPool::Options pool;
   WorkerTargets workers;  // --workers: addresses and DNS names
   double worker_resolve_interval_s = 5.0;
-  // ContextAdmin answers callers on any address, not only loopback.
+  // ContextAdmin answers callers on any address, not only this machine's.
   bool admin_any_peer = false;
 };
 

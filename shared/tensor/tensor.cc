@@ -1,5 +1,8 @@
 #include "shared/tensor/tensor.h"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -18,6 +21,10 @@ namespace {
 // would be a fresh mmap with page faults on first touch. Sizes are rounded
 // up to buckets (2^k and 1.5 * 2^k) so that blocks are reused across
 // slightly different batch shapes; at most kMaxCachedBytes stay cached.
+// Blocks of 2 MiB and more (weights, KV caches, logits) are 2 MiB-aligned
+// and asked to be backed by transparent huge pages (madvise): kernels that
+// stream through them (a GEMM over a weight, attention over KV pages spread
+// across the cache) then miss the TLB 512 times less often.
 class CachingHostAllocator : public Allocator {
  public:
   DeviceKind device() const override { return DeviceKind::kCpu; }
@@ -35,7 +42,15 @@ class CachingHostAllocator : public Allocator {
         return ptr;
       }
     }
-    void* ptr = ::operator new(size, std::align_val_t{64}, std::nothrow);
+    void* ptr = nullptr;
+    if (size >= kHugePageBytes) {
+      // aligned_alloc wants a multiple of the alignment (3 MiB buckets exist).
+      ptr = std::aligned_alloc(kHugePageBytes, (size + kHugePageBytes - 1) / kHugePageBytes *
+                                                   kHugePageBytes);
+      if (ptr != nullptr) madvise(ptr, size, MADV_HUGEPAGE);  // advice only; failure is harmless
+    } else {
+      ptr = ::operator new(size, std::align_val_t{64}, std::nothrow);
+    }
     if (ptr == nullptr) {
       return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
@@ -51,7 +66,7 @@ class CachingHostAllocator : public Allocator {
     const size_t size = it->second;
     sizes_.erase(it);
     if (size < kMinCachedSize || cached_bytes_ + size > kMaxCachedBytes) {
-      ::operator delete(ptr, std::align_val_t{64});
+      Release(ptr, size);
       return;
     }
     free_[size].push_back(ptr);
@@ -60,6 +75,15 @@ class CachingHostAllocator : public Allocator {
 
  private:
   static constexpr size_t kMinCachedSize = 64 << 10;
+  static constexpr size_t kHugePageBytes = size_t{2} << 20;
+
+  static void Release(void* ptr, size_t size) {
+    if (size >= kHugePageBytes) {
+      std::free(ptr);
+    } else {
+      ::operator delete(ptr, std::align_val_t{64});
+    }
+  }
   static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
 
   static size_t BucketSize(size_t bytes) {

@@ -87,6 +87,8 @@ void KillGroupAndReap(pid_t pid, bool& reaped) {
   reaped = true;
 }
 
+}  // namespace
+
 std::string HttpGet(const std::string& url) {
   // http://HOST:PORT/PATH
   const std::string rest = url.substr(url.find("//") + 2);
@@ -115,8 +117,6 @@ std::string HttpGet(const std::string& url) {
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
-
-}  // namespace
 
 std::string TestModelDir(const std::string& name) {
   return std::string(BLOCKSERVE_TEST_DATA_DIR) + "/models/" + name;
@@ -176,6 +176,10 @@ bool ServiceProcess::running() { return !WaitPid(pid_, reaped_, exit_code_, 0).h
 std::string ServiceProcess::ScrapeMetrics() const { return HttpGet(metrics_url_); }
 
 double ServiceProcess::Metric(const std::string& series) const {
+  return MetricValue(ScrapeMetrics(), series);
+}
+
+double MetricValue(const std::string& exposition, const std::string& series) {
   // `name{a="x",b="y"}`: sums the series of `name` carrying those labels.
   std::string name = series;
   std::vector<std::string> labels;
@@ -188,7 +192,7 @@ double ServiceProcess::Metric(const std::string& series) const {
   }
   double sum = 0;
   bool found = false;
-  std::istringstream text(ScrapeMetrics());
+  std::istringstream text(exposition);
   std::string line;
   while (std::getline(text, line)) {
     if (line.empty() || line[0] == '#') continue;

@@ -119,6 +119,13 @@ absl::StatusOr<std::string> ReflectionListServicesRaw(const std::string& address
 // Health Check("") status name: "SERVING", "NOT_SERVING", "UNREACHABLE".
 std::string HealthStatus(const std::string& address);
 
+// GET http://HOST:PORT/PATH (IPv4, HTTP/1.0); the body, or "" on failure.
+std::string HttpGet(const std::string& url);
+
+// The value of one series in a Prometheus text exposition (see
+// ServiceProcess::Metric); NaN when absent.
+double MetricValue(const std::string& exposition, const std::string& series);
+
 }  // namespace blockserve::testing
 
 #include <chrono>

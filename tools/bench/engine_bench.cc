@@ -1,6 +1,7 @@
 #include "tools/bench/engine_bench.h"
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -11,6 +12,7 @@ namespace blockserve::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr double kProgressEveryS = 10;
 
 int64_t StackKvBytes(const NeoxStackConfig& stack, int64_t entries) {
   return entries * 2 * stack.num_layers * int64_t{stack.num_heads} * stack.head_dim *
@@ -54,6 +56,7 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
   std::mutex mutex;
   std::condition_variable done;
   int remaining = options.batch;
+  int64_t generated = 0;
   absl::Status failure;
   int64_t kv_peak = 0;
   const Clock::time_point start = Clock::now();
@@ -69,6 +72,7 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
       const double now = std::chrono::duration<double>(Clock::now() - start).count();
       std::lock_guard<std::mutex> lock(mutex);
       traces[i].updates.push_back({now, static_cast<int>(update.tokens.size())});
+      generated += static_cast<int64_t>(update.tokens.size());
       if (update.finished) {
         if (!update.status.ok()) {
           traces[i].ok = false;
@@ -81,8 +85,16 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
   }
   {
     std::unique_lock<std::mutex> lock(mutex);
+    double next_report_s = kProgressEveryS;
     while (!done.wait_for(lock, std::chrono::milliseconds(20), [&] { return remaining == 0; })) {
       kv_peak = std::max(kv_peak, engine->stats().kv_used_bytes);
+      const double now = std::chrono::duration<double>(Clock::now() - start).count();
+      if (options.progress && now >= next_report_s) {
+        std::fprintf(stderr, "bench:   %.0f s: %lld of %lld tokens generated\n", now,
+                     static_cast<long long>(generated),
+                     static_cast<long long>(int64_t{options.batch} * options.gen_len));
+        next_report_s += kProgressEveryS;
+      }
     }
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

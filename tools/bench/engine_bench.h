@@ -21,6 +21,7 @@ struct EngineBenchOptions {
   int batch = 1;
   uint64_t seed = 0;
   int max_step_rows = 0;  // prefill rows per engine step (0: engine default)
+  bool progress = false;  // a line on stderr every 10 s
 };
 
 // KV-cache bytes one sequence of `tokens` tokens needs (F32 K and V; block

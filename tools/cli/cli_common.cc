@@ -12,9 +12,9 @@
 
 namespace blockserve::cli {
 
-void ModelFlags::Register(ArgParser& parser) {
+void ModelFlags::Register(ArgParser& parser, bool model_required) {
   parser.AddString("model", &model_dir, "model directory (model.safetensors [+ config.json])",
-                   /*required=*/true);
+                   model_required);
   parser.AddString("device", &device, "compute device: cpu or cuda[:N]");
   parser.AddInt("threads", &threads, "CPU threads (0 = all cores)");
   parser.AddString("weight-dtype", &weight_dtype, "weight storage: f32, bf16 or f16");

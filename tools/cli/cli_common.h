@@ -26,7 +26,8 @@ struct ModelFlags {
   int threads = 0;
   std::string weight_dtype = "f32";
 
-  void Register(ArgParser& parser);
+  // `model_required` false: --model may be left out (bench --gateway).
+  void Register(ArgParser& parser, bool model_required = true);
 };
 
 // A backend and a model loaded on it (the model refers to the backend).

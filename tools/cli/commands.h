@@ -23,6 +23,8 @@ int ContextCommand(const Args& args);
 int WorkerCommand(const Args& args);
 int UpCommand(const Args& args);
 int GenerateCommand(const Args& args);
+int ScaleCommand(const Args& args);
+int ContextAdminCommand(const Args& args);
 
 }  // namespace blockserve::cli
 

@@ -30,7 +30,7 @@ int ContextCommand(const Args& args) {
                    "seconds between DNS resolutions of the dns:/// worker names");
   parser.AddBool("admin-any-peer", &options.admin_any_peer,
                  "answer ContextAdmin calls (worker set, drain announcement) from any address, "
-                 "not only loopback; only on a trusted network");
+                 "not only from this machine; only on a trusted network");
   parser.AddInt("kv-cache-mb", &kv_cache_mb, "block KV cache budget in MiB");
   parser.AddInt("page-size", &options.engine.scheduler.page_size, "blocks per KV cache page");
   parser.AddInt("max-sessions", &options.engine.scheduler.max_sessions,

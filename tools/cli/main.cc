@@ -23,11 +23,15 @@ constexpr Command kCommands[] = {
     {"bench", blockserve::cli::BenchCommand, "throughput and latency benchmarks"},
     {"up", blockserve::cli::UpCommand,
      "start the gateway, context service(s) and token workers on this machine"},
+    {"scale", blockserve::cli::ScaleCommand,
+     "add or remove token workers of a running `up` (no restart, no failed request)"},
     {"generate", blockserve::cli::GenerateCommand, "generate through a running gateway"},
     {"gateway", blockserve::cli::GatewayCommand, "run the gateway (the public gRPC API)"},
     {"context", blockserve::cli::ContextCommand,
      "run a context service (embedder + block decoder)"},
     {"worker", blockserve::cli::WorkerCommand, "run a token worker (token decoder)"},
+    {"context-admin", blockserve::cli::ContextAdminCommand,
+     "list or set a context service's workers, announce its drain"},
 };
 
 void PrintUsage(FILE* out) {
@@ -36,7 +40,7 @@ void PrintUsage(FILE* out) {
                "Blockserve: an inference server for Block Transformer language models.\n\n"
                "commands:\n");
   for (const Command& command : kCommands) {
-    std::fprintf(out, "  %-12s %s\n", command.name, command.summary);
+    std::fprintf(out, "  %-14s %s\n", command.name, command.summary);
   }
   std::fprintf(out, "\nRun 'blockserve COMMAND --help' for a command's options.\n");
 }

@@ -1,0 +1,266 @@
+// Micro-benchmarks of the CPU backend's other ops on the shapes a forward
+// pass produces (GEMMs: gemm_benchmark.cc):
+//  - Attention over a paged KV cache: decode (one query row per sequence
+//    against kv_len cached keys, batch B) and causal prefill (q_len rows of
+//    one sequence), heads x head_dim of the 512-wide models (8 x 64);
+//  - LayerNorm, Rotary, CopyRows (embedding lookup) and Sample (greedy and
+//    temperature) over the 50304-word vocabulary.
+//
+//   build/bench/kernels/ops_benchmark --benchmark_min_time=0.5
+//
+// Counters: GFLOPs for attention (4 * heads * head_dim per query-key pair:
+// q.k and p.v), GB/s of KV cache read for decode, rows/s elsewhere;
+// BM_MemoryRead gives the read bandwidth the decode-time roofline uses.
+#include <random>
+#include <vector>
+
+#include <immintrin.h>
+
+#include "benchmark/benchmark.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/vec_math.h"
+
+namespace blockserve {
+namespace {
+
+constexpr int kThreads = 2;
+constexpr int kHeads = 8;
+constexpr int kHeadDim = 64;
+constexpr int kPageSize = 16;
+constexpr int kVocab = 50304;
+
+std::vector<float> Random(size_t n, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+Tensor UploadI32(Backend& backend, const std::vector<int32_t>& values) {
+  Tensor t = *backend.Empty(DType::kI32, {static_cast<int64_t>(values.size())});
+  backend.CopyToDevice(values.data(), t);
+  return t;
+}
+
+// `seqs` sequences of which each appends `q_len` rows to reach `kv_len`
+// entries: the layout and a cache whose first kv_len - q_len entries per
+// sequence are filled with random keys and values.
+struct AttentionCase {
+  Tensor qkv, out;
+  KvCacheLayer cache;
+  AttentionLayout layout;
+};
+
+AttentionCase MakeAttentionCase(Backend& backend, int seqs, int q_len, int kv_len) {
+  AttentionCase c;
+  const int pages_per_seq = (kv_len + kPageSize - 1) / kPageSize;
+  const int64_t pages = int64_t{seqs} * pages_per_seq;
+  const int64_t rows = int64_t{seqs} * q_len;
+  const int64_t cache_elems = pages * kHeads * kPageSize * kHeadDim;
+  c.cache.page_size = kPageSize;
+  c.cache.k = *backend.Empty(DType::kF32, {pages, kHeads, kPageSize, kHeadDim});
+  c.cache.v = *backend.Empty(DType::kF32, {pages, kHeads, kPageSize, kHeadDim});
+  backend.CopyToDevice(Random(cache_elems, 1).data(), c.cache.k);
+  backend.CopyToDevice(Random(cache_elems, 2).data(), c.cache.v);
+  c.qkv = *backend.Empty(DType::kF32, {rows, 3 * kHeads * kHeadDim});
+  backend.CopyToDevice(Random(rows * 3 * kHeads * kHeadDim, 3).data(), c.qkv);
+  c.out = *backend.Empty(DType::kF32, {rows, kHeads * kHeadDim});
+  std::vector<int32_t> starts, lens, table, slots;
+  for (int s = 0; s < seqs; ++s) {
+    starts.push_back(s * q_len);
+    lens.push_back(kv_len);
+    for (int p = 0; p < pages_per_seq; ++p) table.push_back(s * pages_per_seq + p);
+    for (int i = 0; i < q_len; ++i) {
+      const int position = kv_len - q_len + i;
+      slots.push_back((s * pages_per_seq + position / kPageSize) * kPageSize +
+                      position % kPageSize);
+    }
+  }
+  starts.push_back(seqs * q_len);
+  c.layout.num_seqs = seqs;
+  c.layout.max_query_len = q_len;
+  c.layout.max_kv_len = kv_len;
+  c.layout.max_pages_per_seq = pages_per_seq;
+  c.layout.query_starts = UploadI32(backend, starts);
+  c.layout.kv_lens = UploadI32(backend, lens);
+  c.layout.page_table = UploadI32(backend, table);
+  c.layout.slot_mapping = UploadI32(backend, slots);
+  return c;
+}
+
+// range: batch, kv_len. One new row per sequence.
+void BM_AttentionDecode(benchmark::State& state) {
+  const int batch = static_cast<int>(state.range(0));
+  const int kv_len = static_cast<int>(state.range(1));
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  AttentionCase c = MakeAttentionCase(*backend, batch, 1, kv_len);
+  for (auto _ : state) {
+    backend->Attention(c.qkv, c.cache, c.layout, kHeads, kHeadDim, c.out);
+    benchmark::ClobberMemory();
+  }
+  const double pairs = static_cast<double>(batch) * kv_len * kHeads;
+  state.counters["GFLOPs"] = benchmark::Counter(pairs * kHeadDim * 4,
+                                                benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::kIs1000);
+  state.counters["KV_GBps"] = benchmark::Counter(pairs * kHeadDim * 2 * sizeof(float),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+// range: q_len (one sequence, a whole causal prompt).
+void BM_AttentionPrefill(benchmark::State& state) {
+  const int q_len = static_cast<int>(state.range(0));
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  AttentionCase c = MakeAttentionCase(*backend, 1, q_len, q_len);
+  for (auto _ : state) {
+    backend->Attention(c.qkv, c.cache, c.layout, kHeads, kHeadDim, c.out);
+    benchmark::ClobberMemory();
+  }
+  const double pairs = static_cast<double>(q_len) * (q_len + 1) / 2 * kHeads;
+  state.counters["GFLOPs"] = benchmark::Counter(pairs * kHeadDim * 4,
+                                                benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::kIs1000);
+}
+
+void BM_LayerNorm(benchmark::State& state) {
+  const int64_t m = state.range(0), d = state.range(1);
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  Tensor x = *backend->Empty(DType::kF32, {m, d});
+  Tensor gamma = *backend->Empty(DType::kF32, {d});
+  Tensor beta = *backend->Empty(DType::kF32, {d});
+  backend->CopyToDevice(Random(m * d, 1).data(), x);
+  backend->CopyToDevice(Random(d, 2).data(), gamma);
+  backend->CopyToDevice(Random(d, 3).data(), beta);
+  Tensor y = *backend->Empty(DType::kF32, {m, d});
+  for (auto _ : state) {
+    backend->LayerNorm(x, gamma, beta, 1e-5f, y);
+    benchmark::ClobberMemory();
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Rotary(benchmark::State& state) {
+  const int64_t m = state.range(0);
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  Tensor qkv = *backend->Empty(DType::kF32, {m, 3 * kHeads * kHeadDim});
+  backend->CopyToDevice(Random(m * 3 * kHeads * kHeadDim, 1).data(), qkv);
+  std::vector<int32_t> positions(m);
+  for (int64_t i = 0; i < m; ++i) positions[i] = static_cast<int32_t>(i);
+  Tensor pos = UploadI32(*backend, positions);
+  for (auto _ : state) {
+    backend->Rotary(qkv, pos, kHeads, kHeadDim, kHeadDim / 4, 10000.0f);
+    benchmark::ClobberMemory();
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// range: rows, width (an embedding lookup from a [50304, width] F32 table).
+void BM_CopyRows(benchmark::State& state) {
+  const int64_t m = state.range(0), d = state.range(1);
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  Tensor table = *backend->Empty(DType::kF32, {kVocab, d});
+  backend->CopyToDevice(Random(kVocab * d, 1).data(), table);
+  std::vector<int32_t> ids(m);
+  std::mt19937 rng(4);
+  for (int32_t& id : ids) id = static_cast<int32_t>(rng() % kVocab);
+  Tensor rows = UploadI32(*backend, ids);
+  Tensor out = *backend->Empty(DType::kF32, {m, d});
+  for (auto _ : state) {
+    backend->CopyRows(table, rows, out, Tensor());
+    benchmark::ClobberMemory();
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// range: rows, temperature x 10 (0: greedy). The logprob of the chosen
+// token is computed too (a softmax sum per row), as in decoding.
+void BM_Sample(benchmark::State& state) {
+  const int64_t m = state.range(0);
+  const float temperature = static_cast<float>(state.range(1)) / 10.0f;
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  Tensor logits = *backend->Empty(DType::kF32, {m, kVocab});
+  backend->CopyToDevice(Random(m * kVocab, 1, 3.0f).data(), logits);
+  std::vector<SamplingRow> rows(m);
+  for (int64_t i = 0; i < m; ++i) rows[i] = {.temperature = temperature, .seed = 7, .position = i};
+  Tensor tokens = *backend->Empty(DType::kI32, {m});
+  Tensor logprobs = *backend->Empty(DType::kF32, {m});
+  for (auto _ : state) {
+    backend->Sample(logits, rows, tokens, logprobs);
+    benchmark::ClobberMemory();
+  }
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The memory roofline: the pool's threads summing a buffer of `range` MiB
+// (DRAM read bandwidth once it exceeds the last-level cache).
+BS_TARGET_AVX512 float SumAvx512(const float* x, int64_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 64 <= n; i += 64) {
+    a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
+    a1 = _mm512_add_ps(a1, _mm512_loadu_ps(x + i + 16));
+    a2 = _mm512_add_ps(a2, _mm512_loadu_ps(x + i + 32));
+    a3 = _mm512_add_ps(a3, _mm512_loadu_ps(x + i + 48));
+  }
+  return cpu::ReduceAdd512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+void BM_MemoryRead(benchmark::State& state) {
+  const int64_t floats = state.range(0) * (int64_t{1} << 20) / 4;
+  std::vector<float> buffer(floats, 1.0f);
+  ThreadPool pool(kThreads);
+  const int64_t slices = 64;
+  const int64_t per_slice = floats / slices;
+  for (auto _ : state) {
+    pool.ParallelFor(slices, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        benchmark::DoNotOptimize(SumAvx512(buffer.data() + i * per_slice, per_slice));
+      }
+    });
+  }
+  state.counters["GBps"] = benchmark::Counter(static_cast<double>(floats) * 4,
+                                              benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+
+BENCHMARK(BM_MemoryRead)->Arg(8)->Arg(256)->ArgName("MiB")->UseRealTime()->Unit(
+    benchmark::kMillisecond);
+BENCHMARK(BM_AttentionDecode)
+    ->ArgsProduct({{1, 32}, {256, 2176}})
+    ->ArgNames({"batch", "kv_len"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttentionPrefill)
+    ->Arg(128)
+    ->Arg(512)
+    ->Arg(2048)
+    ->ArgName("q_len")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LayerNorm)
+    ->ArgsProduct({{1, 32, 512}, {512}})
+    ->ArgNames({"M", "D"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Rotary)->Arg(32)->Arg(2048)->ArgName("M")->UseRealTime()->Unit(
+    benchmark::kMicrosecond);
+BENCHMARK(BM_CopyRows)
+    ->ArgsProduct({{32, 2048}, {512}})
+    ->ArgNames({"M", "D"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Sample)
+    ->ArgsProduct({{1, 32}, {0, 10}})
+    ->ArgNames({"M", "temp_x10"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace blockserve
+
+BENCHMARK_MAIN();

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs the measurements behind docs/benchmarks.md and writes one JSON file
+# per point (what `blockserve bench --out` writes) into OUT_DIR, plus the
+# micro-benchmarks' JSON, then the charts (tools/bench/plot_bench.py).
+#
+# usage: tools/bench/paper_benchmarks.sh OUT_DIR [SECTION...]
+# sections (default: all, in this order):
+#   targets   vanilla_70 128/128 at batch 1 and 32, F32 and BF16 weights
+#   pair      block_main_b4_19 vs vanilla_70 at batch 16: prefill-heavy,
+#             decode-heavy, 128/128
+#   long      block_main_b4_19 vs vanilla_70, 16384 prompt + 256 generated, batch 1
+#   table     the six presets, both scenarios, batch 8
+#   sweep     block_main_b4_19 and vanilla_70, 128/128, batch 1..64
+#   kernels   gemm_benchmark and ops_benchmark
+# env: BLOCKSERVE_BIN (build/bin/blockserve), BENCH_DIR (build/bench),
+#      MODELS (/tmp/blockserve-presets: random-weight presets, made if missing),
+#      DTYPE (bf16), THREADS (2)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+OUT=${1:?usage: $0 OUT_DIR [SECTION...]}
+shift
+SECTIONS=("$@")
+((${#SECTIONS[@]})) || SECTIONS=(targets pair long table sweep kernels)
+BIN=${BLOCKSERVE_BIN:-build/bin/blockserve}
+BENCH_DIR=${BENCH_DIR:-build/bench}
+MODELS=${MODELS:-/tmp/blockserve-presets}
+DTYPE=${DTYPE:-bf16}
+THREADS=${THREADS:-2}
+mkdir -p "$OUT" "$MODELS"
+
+model() {
+  local preset=$1
+  if [[ ! -f "$MODELS/$preset/model.safetensors" ]]; then
+    "$BIN" init-model --preset "$preset" --out "$MODELS/$preset" >/dev/null
+  fi
+  echo "$MODELS/$preset"
+}
+
+# point NAME PRESET DTYPE REPEAT ARGS...: one `blockserve bench --engine` run.
+point() {
+  local name=$1 preset=$2 dtype=$3 repeat=$4
+  shift 4
+  local cmd=("$BIN" bench --engine --model "$(model "$preset")" --threads "$THREADS"
+             --weight-dtype "$dtype" --repeat "$repeat" --json --out "$OUT/$name.json" "$@")
+  echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] ${cmd[*]}" | tee -a "$OUT/commands.log" >&2
+  "${cmd[@]}" >/dev/null
+}
+
+for section in "${SECTIONS[@]}"; do
+  case "$section" in
+    targets)
+      for dtype in f32 bf16; do
+        for batch in 1 32; do
+          point "target_vanilla_70_${dtype}_b${batch}" vanilla_70 "$dtype" 3 \
+            --prompt-len 128 --gen-len 128 --batch "$batch"
+        done
+      done
+      ;;
+    pair)
+      for preset in block_main_b4_19 vanilla_70; do
+        point "pair_${preset}_prefill_b16" "$preset" "$DTYPE" 3 --scenario prefill-heavy --batch 16
+        point "pair_${preset}_decode_b16" "$preset" "$DTYPE" 1 --scenario decode-heavy --batch 16
+        point "pair_${preset}_128_b16" "$preset" "$DTYPE" 3 --prompt-len 128 --gen-len 128 --batch 16
+      done
+      ;;
+    long)
+      for preset in block_main_b4_19 vanilla_70; do
+        point "long_${preset}_b1" "$preset" "$DTYPE" 1 --prompt-len 16384 --gen-len 256 --batch 1
+      done
+      ;;
+    table)
+      for preset in block_main_b4_5 vanilla_31 block_main_b4_19 vanilla_70 block_main_b4_85 vanilla_160; do
+        point "table_${preset}_prefill_b8" "$preset" "$DTYPE" 1 --scenario prefill-heavy --batch 8
+        point "table_${preset}_decode_b8" "$preset" "$DTYPE" 1 --scenario decode-heavy --batch 8
+      done
+      ;;
+    sweep)
+      for preset in block_main_b4_19 vanilla_70; do
+        point "sweep_${preset}" "$preset" "$DTYPE" 1 --prompt-len 128 --gen-len 128 --batch 1,4,16,64
+      done
+      ;;
+    kernels)
+      echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] gemm_benchmark, ops_benchmark" | tee -a "$OUT/commands.log" >&2
+      "$BENCH_DIR/gemm_benchmark" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+        --benchmark_report_aggregates_only=true --benchmark_format=json >"$OUT/gemm_benchmark.json"
+      "$BENCH_DIR/ops_benchmark" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+        --benchmark_report_aggregates_only=true --benchmark_format=json >"$OUT/ops_benchmark.json"
+      ;;
+    *)
+      echo "unknown section $section" >&2
+      exit 2
+      ;;
+  esac
+done
+
+shopt -s nullglob
+points=("$OUT"/{target,pair,table,sweep}_*.json)
+if ((${#points[@]})); then
+  /usr/bin/python3 tools/bench/plot_bench.py "${points[@]}" --out-dir "$OUT/charts"
+fi
