@@ -60,8 +60,8 @@ void BM_PeakF32Fma(benchmark::State& state) {
     });
   }
   state.counters["GFLOPs"] = benchmark::Counter(
-      static_cast<double>(kIterations) * 12 * 16 * 2 * kThreads, benchmark::Counter::kIsIterationInvariantRate,
-      benchmark::Counter::kIs1000);
+      static_cast<double>(kIterations) * 12 * 16 * 2 * kThreads,
+      benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void BM_PeakBf16Dot(benchmark::State& state) {
@@ -77,8 +77,8 @@ void BM_PeakBf16Dot(benchmark::State& state) {
     });
   }
   state.counters["GFLOPs"] = benchmark::Counter(
-      static_cast<double>(kIterations) * 12 * 16 * 4 * kThreads, benchmark::Counter::kIsIterationInvariantRate,
-      benchmark::Counter::kIs1000);
+      static_cast<double>(kIterations) * 12 * 16 * 4 * kThreads,
+      benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 std::vector<float> Random(size_t n, uint32_t seed) {
@@ -112,16 +112,16 @@ void BM_MatMul(benchmark::State& state) {
     backend->MatMul(x, w, Tensor(), Activation::kNone, false, y);
     benchmark::ClobberMemory();
   }
-  state.counters["GFLOPs"] = benchmark::Counter(2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+  state.counters["GFLOPs"] = benchmark::Counter(
+      2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void DecodeShapes(benchmark::internal::Benchmark* b) {
   // (K, N): vanilla_70 / b4_19 layers (D = 512), b4_85 (D = 768), and the
   // vocabulary projections.
-  const std::vector<std::pair<int, int>> shapes = {
-      {512, 1536}, {512, 512}, {512, 2048}, {2048, 512}, {768, 2304}, {3072, 768},
-      {512, 50304}, {256, 50304}};
+  const std::vector<std::pair<int, int>> shapes = {{512, 1536},  {512, 512},  {512, 2048},
+                                                   {2048, 512},  {768, 2304}, {3072, 768},
+                                                   {512, 50304}, {256, 50304}};
   for (int dtype : {0, 1}) {
     for (int m : {1, 8, 16, 32, 128}) {
       for (auto [k, n] : shapes) b->Args({m, k, n, dtype});
@@ -131,7 +131,10 @@ void DecodeShapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_PeakF32Fma)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PeakBf16Dot)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MatMul)->Apply(DecodeShapes)->UseRealTime()->Unit(benchmark::kMicrosecond)
+BENCHMARK(BM_MatMul)
+    ->Apply(DecodeShapes)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond)
     ->ArgNames({"M", "K", "N", "bf16"});
 
 }  // namespace

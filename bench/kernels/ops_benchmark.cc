@@ -3,18 +3,19 @@
 //  - Attention over a paged KV cache: decode (one query row per sequence
 //    against kv_len cached keys, batch B) and causal prefill (q_len rows of
 //    one sequence), heads x head_dim of the 512-wide models (8 x 64);
-//  - LayerNorm, Rotary, CopyRows (embedding lookup) and Sample (greedy and
-//    temperature) over the 50304-word vocabulary.
+//  - LayerNorm, Rotary, CopyRows (embedding lookup), Sample (greedy and
+//    temperature), LogSoftmax and TargetLogProbs over the 50304-word
+//    vocabulary.
 //
 //   build/bench/kernels/ops_benchmark --benchmark_min_time=0.5
 //
 // Counters: GFLOPs for attention (4 * heads * head_dim per query-key pair:
 // q.k and p.v), GB/s of KV cache read for decode, rows/s elsewhere;
 // BM_MemoryRead gives the read bandwidth the decode-time roofline uses.
+#include <immintrin.h>
+
 #include <random>
 #include <vector>
-
-#include <immintrin.h>
 
 #include "benchmark/benchmark.h"
 #include "kernels/backend.h"
@@ -101,9 +102,9 @@ void BM_AttentionDecode(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   const double pairs = static_cast<double>(batch) * kv_len * kHeads;
-  state.counters["GFLOPs"] = benchmark::Counter(pairs * kHeadDim * 4,
-                                                benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(pairs * kHeadDim * 4, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
   state.counters["KV_GBps"] = benchmark::Counter(pairs * kHeadDim * 2 * sizeof(float),
                                                  benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1000);
@@ -119,9 +120,9 @@ void BM_AttentionPrefill(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   const double pairs = static_cast<double>(q_len) * (q_len + 1) / 2 * kHeads;
-  state.counters["GFLOPs"] = benchmark::Counter(pairs * kHeadDim * 4,
-                                                benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(pairs * kHeadDim * 4, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
 }
 
 void BM_LayerNorm(benchmark::State& state) {
@@ -138,8 +139,8 @@ void BM_LayerNorm(benchmark::State& state) {
     backend->LayerNorm(x, gamma, beta, 1e-5f, y);
     benchmark::ClobberMemory();
   }
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_Rotary(benchmark::State& state) {
@@ -154,8 +155,8 @@ void BM_Rotary(benchmark::State& state) {
     backend->Rotary(qkv, pos, kHeads, kHeadDim, kHeadDim / 4, 10000.0f);
     benchmark::ClobberMemory();
   }
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // range: rows, width (an embedding lookup from a [50304, width] F32 table).
@@ -173,8 +174,8 @@ void BM_CopyRows(benchmark::State& state) {
     backend->CopyRows(table, rows, out, Tensor());
     benchmark::ClobberMemory();
   }
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // range: rows, temperature x 10 (0: greedy). The logprob of the chosen
@@ -193,8 +194,8 @@ void BM_Sample(benchmark::State& state) {
     backend->Sample(logits, rows, tokens, logprobs);
     benchmark::ClobberMemory();
   }
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(m),
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // The memory roofline: the pool's threads summing a buffer of `range` MiB
@@ -228,8 +229,45 @@ void BM_MemoryRead(benchmark::State& state) {
                                               benchmark::Counter::kIs1000);
 }
 
-BENCHMARK(BM_MemoryRead)->Arg(8)->Arg(256)->ArgName("MiB")->UseRealTime()->Unit(
-    benchmark::kMillisecond);
+// range: rows. Scoring's ops over the vocabulary: log-softmax of every row,
+// and the log-probability of one target per row.
+void BM_LogSoftmax(benchmark::State& state) {
+  const int64_t m = state.range(0);
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  Tensor logits = *backend->Empty(DType::kF32, {m, kVocab});
+  backend->CopyToDevice(Random(m * kVocab, 1, 3.0f).data(), logits);
+  Tensor out = *backend->Empty(DType::kF32, {m, kVocab});
+  for (auto _ : state) {
+    backend->LogSoftmax(logits, out);
+    benchmark::ClobberMemory();
+  }
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_TargetLogProbs(benchmark::State& state) {
+  const int64_t m = state.range(0);
+  auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
+  Tensor logits = *backend->Empty(DType::kF32, {m, kVocab});
+  backend->CopyToDevice(Random(m * kVocab, 1, 3.0f).data(), logits);
+  std::vector<int32_t> ids(m);
+  for (int64_t i = 0; i < m; ++i) ids[i] = static_cast<int32_t>((i * 7919) % kVocab);
+  Tensor targets = UploadI32(*backend, ids);
+  Tensor out = *backend->Empty(DType::kF32, {m});
+  for (auto _ : state) {
+    backend->TargetLogProbs(logits, targets, out);
+    benchmark::ClobberMemory();
+  }
+  state.counters["rows/s"] =
+      benchmark::Counter(static_cast<double>(m), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_MemoryRead)
+    ->Arg(8)
+    ->Arg(256)
+    ->ArgName("MiB")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionDecode)
     ->ArgsProduct({{1, 32}, {256, 2176}})
     ->ArgNames({"batch", "kv_len"})
@@ -257,6 +295,19 @@ BENCHMARK(BM_CopyRows)
 BENCHMARK(BM_Sample)
     ->ArgsProduct({{1, 32}, {0, 10}})
     ->ArgNames({"M", "temp_x10"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_LogSoftmax)
+    ->Arg(1)
+    ->Arg(64)
+    ->ArgName("M")
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TargetLogProbs)
+    ->Arg(1)
+    ->Arg(64)
+    ->ArgName("M")
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

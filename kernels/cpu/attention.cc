@@ -40,21 +40,21 @@ inline float Dot(const float* a, const float* b, int n) {
 constexpr int kTile = 16;  // query rows per prefill task (vector lanes), keys per block
 
 struct PrefillTile {
-  const float* qkv;       // packed rows
+  const float* qkv;  // packed rows
   int64_t qkv_width;
-  int64_t first_row;      // of the tile, in qkv
-  int rows;               // 1..kTile valid rows
-  int64_t first_position; // position of the tile's first row
-  const int32_t* pages;   // the sequence's page table
+  int64_t first_row;       // of the tile, in qkv
+  int rows;                // 1..kTile valid rows
+  int64_t first_position;  // position of the tile's first row
+  const int32_t* pages;    // the sequence's page table
   const float* k_cache;
   const float* v_cache;
   int64_t page_stride;
-  int64_t head_offset;    // h * page_size * head_dim
+  int64_t head_offset;  // h * page_size * head_dim
   int page_size;
   int head;
   int head_dim;
   float scale;
-  float* out;             // row 0 of the tile, head h
+  float* out;  // row 0 of the tile, head h
   int64_t out_width;
 };
 
@@ -62,9 +62,9 @@ struct PrefillTile {
 // (2 * head_dim + kTile) * kTile floats; head_dim is a multiple of 8.
 BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile& t, float* scratch) {
   const int hd = t.head_dim;
-  float* qt = scratch;                 // [hd][16]: the tile's queries, transposed
-  float* ot = scratch + hd * kTile;    // [hd][16]: output accumulators, transposed
-  float* probs = ot + hd * kTile;      // [16 keys][16 rows]
+  float* qt = scratch;               // [hd][16]: the tile's queries, transposed
+  float* ot = scratch + hd * kTile;  // [hd][16]: output accumulators, transposed
+  float* probs = ot + hd * kTile;    // [16 keys][16 rows]
   // Queries, transposed; missing rows repeat the last one (never stored).
   for (int i = 0; i < kTile; ++i) {
     const int row = std::min(i, t.rows - 1);
@@ -74,9 +74,8 @@ BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile& t, float* scratch) {
   for (int d = 0; d < hd; ++d) _mm512_storeu_ps(ot + d * kTile, _mm512_setzero_ps());
   // Row i sits at position first_position + min(i, rows - 1).
   const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i positions = _mm512_add_epi32(
-      _mm512_min_epi32(lane, _mm512_set1_epi32(t.rows - 1)),
-      _mm512_set1_epi32(static_cast<int>(t.first_position)));
+  const __m512i positions = _mm512_add_epi32(_mm512_min_epi32(lane, _mm512_set1_epi32(t.rows - 1)),
+                                             _mm512_set1_epi32(static_cast<int>(t.first_position)));
   const int64_t last_key = t.first_position + t.rows - 1;
   __m512 running_max = _mm512_set1_ps(-INFINITY);
   __m512 running_sum = _mm512_setzero_ps();
@@ -144,7 +143,8 @@ BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile& t, float* scratch) {
     // Output: o[d] (lanes: rows) = o[d] * alpha + sum_j p_j v_j[d], 8 dims at a time.
     for (int d0 = 0; d0 < hd; d0 += 8) {
       __m512 acc[8];
-      for (int u = 0; u < 8; ++u) acc[u] = _mm512_mul_ps(_mm512_loadu_ps(ot + (d0 + u) * kTile), alpha);
+      for (int u = 0; u < 8; ++u)
+        acc[u] = _mm512_mul_ps(_mm512_loadu_ps(ot + (d0 + u) * kTile), alpha);
       for (int j = 0; j < n; ++j) {
         const __m512 p = _mm512_loadu_ps(probs + j * kTile);
         const float* v = values[j] + d0;
@@ -161,7 +161,6 @@ BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile& t, float* scratch) {
     for (int d = 0; d < hd; ++d) o[d] = ot[d * kTile + i] * inv_sum[i];
   }
 }
-
 
 // Sums each of 16 vectors over its lanes: lane j of the result is the sum of
 // v[j]'s lanes (pairwise shuffles, 15 adds).
@@ -185,17 +184,17 @@ BS_TARGET_AVX512 inline __m512 TransposeReduce16(const __m512* v) {
 }
 
 struct DecodeRow {
-  const float* q;          // head_dim floats
-  const int32_t* pages;    // the sequence's page table
+  const float* q;        // head_dim floats
+  const int32_t* pages;  // the sequence's page table
   const float* k_cache;
   const float* v_cache;
   int64_t page_stride;
-  int64_t head_offset;     // h * page_size * head_dim
+  int64_t head_offset;  // h * page_size * head_dim
   int page_size;
-  int head_dim;            // a multiple of 16, at most kMaxDecodeHeadDim
+  int head_dim;  // a multiple of 16, at most kMaxDecodeHeadDim
   int64_t n_keys;
   float scale;
-  float* out;              // head_dim floats
+  float* out;  // head_dim floats
 };
 constexpr int kMaxDecodeHeadDim = 256;
 
@@ -271,7 +270,8 @@ BS_TARGET_AVX512 void DecodeRowAvx512(const DecodeRow& t, std::vector<float>& sc
   if (j < n) {
     const float* v0 = t.v_cache + offset(j);
     const __m512 p0 = _mm512_set1_ps(scores[j]);
-    for (int c = 0; c < chunks; ++c) o0[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
+    for (int c = 0; c < chunks; ++c)
+      o0[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
   }
   const __m512 inv_sum = _mm512_set1_ps(1.0f / ReduceAdd512(sum_v));
   for (int c = 0; c < chunks; ++c) {
@@ -386,8 +386,8 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
     for (int32_t r = starts[s]; r < starts[s + 1]; ++r) seq_of_row[r] = s;
   }
   const int64_t row_tasks = static_cast<int64_t>(row_seq.size()) * num_heads;
-  const bool fast_rows = head_dim % 16 == 0 && head_dim <= kMaxDecodeHeadDim &&
-                         DetectCpuFeatures().avx512;
+  const bool fast_rows =
+      head_dim % 16 == 0 && head_dim <= kMaxDecodeHeadDim && DetectCpuFeatures().avx512;
   pool.ParallelFor(row_tasks, 4, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
     std::vector<float> acc(head_dim);
@@ -419,7 +419,8 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
       float max_score = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
         const int64_t page = pages[j / page_size];
-        const float* key = k_cache + page * page_stride + h * head_stride + (j % page_size) * head_dim;
+        const float* key =
+            k_cache + page * page_stride + h * head_stride + (j % page_size) * head_dim;
         scores[j] = Dot(q, key, head_dim) * scale;
         max_score = std::max(max_score, scores[j]);
       }
@@ -431,7 +432,8 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
         const int64_t page = pages[j / page_size];
-        const float* value = v_cache + page * page_stride + h * head_stride + (j % page_size) * head_dim;
+        const float* value =
+            v_cache + page * page_stride + h * head_stride + (j % page_size) * head_dim;
         const float weight = scores[j];
 #pragma omp simd
         for (int i = 0; i < head_dim; ++i) acc[i] += weight * value[i];

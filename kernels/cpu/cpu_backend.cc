@@ -36,8 +36,8 @@ absl::StatusOr<Tensor> CpuBackend::PrepareMatMulWeight(const Tensor& w) {
     cpu::PackBf16Weight(w.dtype(), w.data(), n, k, packed->data<uint16_t>());
   }
   // The logical [N, K] shape stays for MatMul's checks; the storage is the packed size.
-  return packed->ViewAs({n, k}, f32 ? TensorLayout::kPackedF32Panels
-                                    : TensorLayout::kPackedBf16Panels);
+  return packed->ViewAs({n, k},
+                        f32 ? TensorLayout::kPackedF32Panels : TensorLayout::kPackedBf16Panels);
 }
 
 void CpuBackend::CopyToDevice(const void* src, const Tensor& dst) {

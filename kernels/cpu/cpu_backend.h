@@ -30,8 +30,8 @@ class CpuBackend : public Backend {
   void CopyToHost(const Tensor& src, void* dst) override;
   absl::Status Synchronize() override { return absl::OkStatus(); }
 
-  void MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
-              bool accumulate, const Tensor& y) override;
+  void MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act, bool accumulate,
+              const Tensor& y) override;
   void LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                  const Tensor& y) override;
   void CopyRows(const Tensor& src, const Tensor& src_rows, const Tensor& dst,

@@ -40,7 +40,7 @@ void PackBf16Weight(DType dtype, const void* src, int64_t n, int64_t k, uint16_t
 struct GemmEpilogue {
   const float* bias = nullptr;  // [n] or null
   Activation activation = Activation::kNone;
-  bool accumulate = false;      // y += result
+  bool accumulate = false;  // y += result
 };
 
 // y[m, n] (row stride n) = epilogue(x[m, k] * w^T) with w packed by PackBf16Weight.
@@ -48,8 +48,8 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
               int64_t n, const GemmEpilogue& epilogue, float* y);
 
 // y = epilogue(x * w^T) with w packed by PackF32Weight.
-void GemmF32(ThreadPool& pool, const float* x, int64_t m, int64_t k, const float* packed,
-             int64_t n, const GemmEpilogue& epilogue, float* y);
+void GemmF32(ThreadPool& pool, const float* x, int64_t m, int64_t k, const float* packed, int64_t n,
+             const GemmEpilogue& epilogue, float* y);
 
 // Which kernels run on this machine: "avx512-bf16" / "avx512", "avx2", "scalar".
 const char* GemmBf16KernelName();

@@ -23,7 +23,8 @@ inline int64_t PackedIndex(int64_t c, int64_t d, int64_t pairs) {
 // ---- Epilogue, shared by the vector kernels through a scalar tail ----
 inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpilogue& e) {
   if (e.bias != nullptr) v += e.bias[col];
-  if (e.activation == Activation::kGelu) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752440f));
+  if (e.activation == Activation::kGelu)
+    v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752440f));
   return e.accumulate ? old + v : v;
 }
 
@@ -34,10 +35,10 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 // there unless j1 == pairs (then the epilogue stores them to y). The same
 // arithmetic as one unbroken chain, whatever the chunking.
 template <int MR, int NP>
-BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0,
-                                          int64_t j1, const uint16_t* panel0,
-                                          int64_t panel_elems, int64_t col0, int64_t n,
-                                          const GemmEpilogue& e, float* y, float* partial) {
+BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0, int64_t j1,
+                                          const uint16_t* panel0, int64_t panel_elems, int64_t col0,
+                                          int64_t n, const GemmEpilogue& e, float* y,
+                                          float* partial) {
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r) {
     for (int p = 0; p < NP; ++p) {
@@ -65,8 +66,8 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int
     if (col >= n) break;
     const int64_t width = std::min<int64_t>(kPanelWidth, n - col);
     const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
-    const __m512 bias = e.bias != nullptr ? _mm512_maskz_loadu_ps(mask, e.bias + col)
-                                          : _mm512_setzero_ps();
+    const __m512 bias =
+        e.bias != nullptr ? _mm512_maskz_loadu_ps(mask, e.bias + col) : _mm512_setzero_ps();
     for (int r = 0; r < MR; ++r) {
       float* out = y + r * n + col;
       __m512 v = _mm512_add_ps(acc[r][p], bias);
@@ -83,9 +84,8 @@ constexpr int64_t kPairChunkBf16 = 128;
 
 template <int NP>
 BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t pairs,
-                                          const uint16_t* panel0, int64_t panel_elems,
-                                          int64_t col0, int64_t n, const GemmEpilogue& e,
-                                          float* y) {
+                                          const uint16_t* panel0, int64_t panel_elems, int64_t col0,
+                                          int64_t n, const GemmEpilogue& e, float* y) {
   // Row tiles of at most 12, balanced (16 rows: 8 + 8, not 12 + 4): a tile
   // of few rows has too few independent accumulators to hide the
   // multiply-add latency. A row's arithmetic does not depend on its tile.
@@ -103,15 +103,16 @@ BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t
       float* yr = y + r * n;
       float* partial = tiles > 1 ? partials.data() + t * kMaxRows * NP * 16 : nullptr;
       switch (rows) {
-#define BS_TILE_CASE(R)                                                                      \
-  case R:                                                                                    \
+#define BS_TILE_CASE(R)                                                                     \
+  case R:                                                                                   \
     TileAvx512Bf16<R, NP>(xr, pairs, j0, j1, panel0, panel_elems, col0, n, e, yr, partial); \
     break;
-        BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
-        BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
-        BS_TILE_CASE(11) BS_TILE_CASE(12)
+        BS_TILE_CASE(1)
+        BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5) BS_TILE_CASE(6)
+            BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10) BS_TILE_CASE(11)
+                BS_TILE_CASE(12)
 #undef BS_TILE_CASE
-        default: break;
+                    default : break;
       }
       r += rows;
     }
@@ -219,9 +220,12 @@ void PackBf16Weight(DType dtype, const void* src, int64_t n, int64_t k, uint16_t
 
 const char* GemmBf16KernelName() {
   switch (ChooseKernel()) {
-    case Kernel::kAvx512Bf16: return "avx512-bf16";
-    case Kernel::kAvx2: return "avx2";
-    case Kernel::kScalar: return "scalar";
+    case Kernel::kAvx512Bf16:
+      return "avx512-bf16";
+    case Kernel::kAvx2:
+      return "avx2";
+    case Kernel::kScalar:
+      return "scalar";
   }
   return "?";
 }
@@ -253,9 +257,11 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
         if (kernel == Kernel::kAvx512Bf16) {
           const uint32_t* xc = xb.data() + row0 * pairs;
           if (p + 1 < panels) {
-            RowsAvx512Bf16<2>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, yc);
+            RowsAvx512Bf16<2>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue,
+                              yc);
           } else {
-            RowsAvx512Bf16<1>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue, yc);
+            RowsAvx512Bf16<1>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue,
+                              yc);
           }
           continue;
         }

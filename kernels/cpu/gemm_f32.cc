@@ -29,8 +29,8 @@ inline float EpilogueScalar(float v, int64_t col, float old, const GemmEpilogue&
 // result does not depend on the chunking.
 template <int MR, int NP>
 BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t d1,
-                                 const float* panel0, int64_t panel_elems, int64_t col0,
-                                 int64_t n, const GemmEpilogue& e, float* y, float* partial) {
+                                 const float* panel0, int64_t panel_elems, int64_t col0, int64_t n,
+                                 const GemmEpilogue& e, float* y, float* partial) {
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r) {
     for (int p = 0; p < NP; ++p) {
@@ -39,7 +39,13 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t 
   }
   for (int64_t d = d0; d < d1; ++d) {
     __m512 w[NP];
-    for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(panel0 + p * panel_elems + d * kPanelWidth);
+    for (int p = 0; p < NP; ++p) {
+      // Weights that come from memory (a vocabulary projection) arrive
+      // ahead of use; for cached ones this costs a load slot.
+      _mm_prefetch(reinterpret_cast<const char*>(panel0 + p * panel_elems + (d + 16) * kPanelWidth),
+                   _MM_HINT_T0);
+      w[p] = _mm512_loadu_ps(panel0 + p * panel_elems + d * kPanelWidth);
+    }
     for (int r = 0; r < MR; ++r) {
       const __m512 xv = _mm512_set1_ps(x[r * k + d]);
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xv, w[p], acc[r][p]);
@@ -94,13 +100,16 @@ BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const flo
       float* yr = y + r * n;
       float* partial = tiles > 1 ? partials.data() + t * kMaxRows * NP * 16 : nullptr;
       switch (rows) {
-#define BS_TILE_CASE(R) \
-  case R: TileAvx512<R, NP>(xr, k, d0, d1, panel0, panel_elems, col0, n, e, yr, partial); break;
-        BS_TILE_CASE(1) BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5)
-        BS_TILE_CASE(6) BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10)
-        BS_TILE_CASE(11) BS_TILE_CASE(12)
+#define BS_TILE_CASE(R)                                                             \
+  case R:                                                                           \
+    TileAvx512<R, NP>(xr, k, d0, d1, panel0, panel_elems, col0, n, e, yr, partial); \
+    break;
+        BS_TILE_CASE(1)
+        BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5) BS_TILE_CASE(6)
+            BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10) BS_TILE_CASE(11)
+                BS_TILE_CASE(12)
 #undef BS_TILE_CASE
-        default: break;
+                    default : break;
       }
       r += rows;
     }
@@ -109,8 +118,8 @@ BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const flo
 
 // ---- AVX2 / FMA: MR rows x one 16-column panel ----
 template <int MR>
-BS_TARGET_AVX2 void TileAvx2(const float* x, int64_t k, const float* panel, int64_t col0,
-                             int64_t n, const GemmEpilogue& e, float* y) {
+BS_TARGET_AVX2 void TileAvx2(const float* x, int64_t k, const float* panel, int64_t col0, int64_t n,
+                             const GemmEpilogue& e, float* y) {
   __m256 acc[MR][2];
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t d = 0; d < k; ++d) {
@@ -133,15 +142,15 @@ BS_TARGET_AVX2 void TileAvx2(const float* x, int64_t k, const float* panel, int6
   }
 }
 
-BS_TARGET_AVX2 void RowsAvx2(const float* x, int64_t m, int64_t k, const float* panel,
-                             int64_t col0, int64_t n, const GemmEpilogue& e, float* y) {
+BS_TARGET_AVX2 void RowsAvx2(const float* x, int64_t m, int64_t k, const float* panel, int64_t col0,
+                             int64_t n, const GemmEpilogue& e, float* y) {
   int64_t r = 0;
   for (; r + 4 <= m; r += 4) TileAvx2<4>(x + r * k, k, panel, col0, n, e, y + r * n);
   for (; r < m; ++r) TileAvx2<1>(x + r * k, k, panel, col0, n, e, y + r * n);
 }
 
-void RowsScalar(const float* x, int64_t m, int64_t k, const float* panel, int64_t col0,
-                int64_t n, const GemmEpilogue& e, float* y) {
+void RowsScalar(const float* x, int64_t m, int64_t k, const float* panel, int64_t col0, int64_t n,
+                const GemmEpilogue& e, float* y) {
   for (int64_t r = 0; r < m; ++r) {
     for (int64_t c = 0; c < kPanelWidth && col0 + c < n; ++c) {
       float sum = 0.0f;
@@ -175,9 +184,12 @@ void PackF32Weight(const float* src, int64_t n, int64_t k, float* packed) {
 
 const char* GemmF32KernelName() {
   switch (ChooseKernel()) {
-    case Kernel::kAvx512: return "avx512";
-    case Kernel::kAvx2: return "avx2";
-    case Kernel::kScalar: return "scalar";
+    case Kernel::kAvx512:
+      return "avx512";
+    case Kernel::kAvx2:
+      return "avx2";
+    case Kernel::kScalar:
+      return "scalar";
   }
   return "?";
 }
@@ -188,8 +200,8 @@ int64_t GemmRowChunk(int64_t k, int64_t element_bytes) {
   return std::max<int64_t>(12, rows / 12 * 12);
 }
 
-void GemmF32(ThreadPool& pool, const float* x, int64_t m, int64_t k, const float* packed,
-             int64_t n, const GemmEpilogue& epilogue, float* y) {
+void GemmF32(ThreadPool& pool, const float* x, int64_t m, int64_t k, const float* packed, int64_t n,
+             const GemmEpilogue& epilogue, float* y) {
   if (m == 0 || n == 0) return;
   const int64_t panel_elems = k * kPanelWidth;
   const int64_t panels = Panels(n);

@@ -10,8 +10,8 @@
 
 namespace blockserve::cpu {
 
-void MatMul(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& bias,
-            Activation act, bool accumulate, const Tensor& y) {
+void MatMul(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
+            bool accumulate, const Tensor& y) {
   const int64_t m = x.rows();
   const int64_t k = x.cols();
   const int64_t n = w.dim(0);

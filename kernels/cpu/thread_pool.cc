@@ -89,7 +89,8 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_chunk,
   // attention rows, a thread preempted by another process): the last chunk
   // of a loop is what the other threads wait for.
   constexpr int64_t kChunksPerThread = 16;
-  int64_t chunk = std::max(min_chunk, (n + threads * kChunksPerThread - 1) / (threads * kChunksPerThread));
+  int64_t chunk =
+      std::max(min_chunk, (n + threads * kChunksPerThread - 1) / (threads * kChunksPerThread));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;

@@ -41,11 +41,13 @@ BS_TARGET_AVX512 double SumExpAvx512(const float* values, int64_t n, float shift
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    acc = _mm512_add_ps(acc, Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(values + i), s), c)));
+    acc =
+        _mm512_add_ps(acc, Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(values + i), s), c)));
   }
   if (i < n) {
     const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512 e = Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, values + i), s), c));
+    const __m512 e =
+        Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, values + i), s), c));
     acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, e));
   }
   return ReduceAdd512(acc);
@@ -57,12 +59,14 @@ BS_TARGET_AVX512 void ExpIntoAvx512(const float* values, int64_t n, float shift,
   const __m512 c = _mm512_set1_ps(scale);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(out + i, Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(values + i), s), c)));
+    _mm512_storeu_ps(out + i,
+                     Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(values + i), s), c)));
   }
   if (i < n) {
     const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(out + i, mask,
-                          Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, values + i), s), c)));
+    _mm512_mask_storeu_ps(
+        out + i, mask,
+        Exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, values + i), s), c)));
   }
 }
 

@@ -12,8 +12,7 @@ namespace {
 // Block Transformer: the global stage and the local stage in one thread.
 class BlockCore : public Engine::Core {
  public:
-  BlockCore(std::unique_ptr<ContextScheduler> context,
-            std::unique_ptr<TokenDecodeBatcher> batcher)
+  BlockCore(std::unique_ptr<ContextScheduler> context, std::unique_ptr<TokenDecodeBatcher> batcher)
       : context_(std::move(context)), batcher_(std::move(batcher)) {}
 
   absl::Status Add(uint64_t id, GenerationRequest request) override {
@@ -105,7 +104,7 @@ GenerationUpdate FinalUpdate(uint64_t id, FinishReason reason, absl::Status stat
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model,
-                                                      const EngineOptions& options) {
+                                                       const EngineOptions& options) {
   std::unique_ptr<Core> core;
   Backend& backend = model.backend();
   if (model.is_block()) {
@@ -186,11 +185,11 @@ void Engine::Loop() {
     for (Pending& pending : arrivals) {
       absl::Status status = core_->Add(pending.id, std::move(pending.request));
       if (!status.ok()) {
-        updates.push_back(FinalUpdate(
-            pending.id,
-            status.code() == absl::StatusCode::kCancelled ? FinishReason::kCancelled
-                                                          : FinishReason::kError,
-            status));
+        updates.push_back(FinalUpdate(pending.id,
+                                      status.code() == absl::StatusCode::kCancelled
+                                          ? FinishReason::kCancelled
+                                          : FinishReason::kError,
+                                      status));
       }
     }
     for (uint64_t id : cancels) {

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "shared/common/logging.h"
@@ -45,14 +44,15 @@ class CachingHostAllocator : public Allocator {
     void* ptr = nullptr;
     if (size >= kHugePageBytes) {
       // aligned_alloc wants a multiple of the alignment (3 MiB buckets exist).
-      ptr = std::aligned_alloc(kHugePageBytes, (size + kHugePageBytes - 1) / kHugePageBytes *
-                                                   kHugePageBytes);
+      ptr = std::aligned_alloc(kHugePageBytes,
+                               (size + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes);
       if (ptr != nullptr) madvise(ptr, size, MADV_HUGEPAGE);  // advice only; failure is harmless
     } else {
-      ptr = ::operator new(size, std::align_val_t{64}, std::nothrow);
+      ptr = ::operator new (size, std::align_val_t{64}, std::nothrow);
     }
     if (ptr == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat("host allocation of ", bytes, " bytes failed"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
     std::lock_guard<std::mutex> lock(mutex_);
     sizes_[ptr] = size;
@@ -81,7 +81,7 @@ class CachingHostAllocator : public Allocator {
     if (size >= kHugePageBytes) {
       std::free(ptr);
     } else {
-      ::operator delete(ptr, std::align_val_t{64});
+      ::operator delete (ptr, std::align_val_t{64});
     }
   }
   static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
@@ -97,8 +97,8 @@ class CachingHostAllocator : public Allocator {
 
   std::mutex mutex_;
   absl::flat_hash_map<size_t, std::vector<void*>> free_;  // guarded by mutex_
-  absl::flat_hash_map<void*, size_t> sizes_;               // guarded by mutex_
-  size_t cached_bytes_ = 0;                                // guarded by mutex_
+  absl::flat_hash_map<void*, size_t> sizes_;              // guarded by mutex_
+  size_t cached_bytes_ = 0;                               // guarded by mutex_
 };
 
 }  // namespace

@@ -16,10 +16,9 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/string_view.h"
-
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "shared/tensor/dtype.h"
 
 namespace blockserve {

@@ -86,18 +86,18 @@ TEST_F(BenchGatewayTest, SinglePointReportsTheEngineFieldsMeasuredThroughTheStac
 
   // The KV bytes per sequence come from the model's configuration, as for
   // the in-process target.
-  auto engine = RunBlockserve({"bench", "--engine", "--model", TestModelDir(kModel),
-                               "--prompt-len", "10", "--gen-len", "9", "--no-warmup",
-                               "--threads", "1", "--json"});
+  auto engine = RunBlockserve({"bench", "--engine", "--model", TestModelDir(kModel), "--prompt-len",
+                               "10", "--gen-len", "9", "--no-warmup", "--threads", "1", "--json"});
   ASSERT_EQ(engine.exit_code, 0) << engine.err;
   EXPECT_EQ(point["kv_bytes_per_seq"],
             nlohmann::json::parse(LastLine(engine.out))["kv_bytes_per_seq"]);
 
   // The charts script reads the gateway's points too.
-  auto plot = RunProcess({"/usr/bin/python3",
-                          std::string(BLOCKSERVE_TEST_DATA_DIR) + "/../../tools/bench/plot_bench.py",
-                          out_dir + "/gateway.json", "--out-dir", out_dir + "/charts"},
-                         "", /*timeout_s=*/60);
+  auto plot =
+      RunProcess({"/usr/bin/python3",
+                  std::string(BLOCKSERVE_TEST_DATA_DIR) + "/../../tools/bench/plot_bench.py",
+                  out_dir + "/gateway.json", "--out-dir", out_dir + "/charts"},
+                 "", /*timeout_s=*/60);
   ASSERT_EQ(plot.exit_code, 0) << plot.err;
   EXPECT_TRUE(std::filesystem::exists(out_dir + "/charts/throughput_vs_batch.png"));
 }

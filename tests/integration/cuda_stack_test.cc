@@ -24,7 +24,8 @@ TEST(CudaStackTest, GreedyOutputThroughTheStackMatchesTheCpuEngine) {
   std::vector<v1::GenerateRequest> protos;
   for (int i = 0; i < 12; ++i) {
     GenerationRequest request;
-    for (int t = 0; t < 1 + (i * 7) % 29; ++t) request.prompt.push_back(1 + (i * 31 + t * 17) % 120);
+    for (int t = 0; t < 1 + (i * 7) % 29; ++t)
+      request.prompt.push_back(1 + (i * 31 + t * 17) % 120);
     request.max_new_tokens = 3 + (i * 5) % 23;
     request.stop_at_eos = false;
     v1::GenerateRequest proto = TokenRequest(request.prompt, request.max_new_tokens);

@@ -44,9 +44,9 @@ std::string TempDir(const std::string& name) {
 // The fields every point has, whatever the target (docs/benchmarks.md).
 void ExpectPointFields(const nlohmann::json& point, int prompt_len, int gen_len, int batch) {
   for (const char* field :
-       {"generated_tokens_per_s", "total_tokens_per_s", "ttft_s", "kv_bytes_per_seq", "ttft",
-        "itl", "elapsed_s", "generated_tokens", "peak_rss_bytes", "batch", "prompt_len",
-        "gen_len", "model", "kind", "target"}) {
+       {"generated_tokens_per_s", "total_tokens_per_s", "ttft_s", "kv_bytes_per_seq", "ttft", "itl",
+        "elapsed_s", "generated_tokens", "peak_rss_bytes", "batch", "prompt_len", "gen_len",
+        "model", "kind", "target"}) {
     EXPECT_TRUE(point.contains(field)) << field << " missing in " << point.dump();
   }
   EXPECT_EQ(point["prompt_len"], prompt_len);
@@ -68,9 +68,9 @@ void ExpectPointFields(const nlohmann::json& point, int prompt_len, int gen_len,
 
 TEST(BenchCommandTest, EngineSinglePointPrintsOneJsonObjectLast) {
   for (const char* model : {"block_l4_r2", "vanilla_parallel_rot025"}) {
-    auto result = RunBlockserve({"bench", "--engine", "--model", Fixture(model), "--prompt-len",
-                                 "8", "--gen-len", "6", "--batch", "3", "--threads", "1",
-                                 "--json"});
+    auto result =
+        RunBlockserve({"bench", "--engine", "--model", Fixture(model), "--prompt-len", "8",
+                       "--gen-len", "6", "--batch", "3", "--threads", "1", "--json"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     EXPECT_THAT(result.err, HasSubstr("bench: warm-up"));  // progress on stderr
     const nlohmann::json point = nlohmann::json::parse(LastLine(result.out));
@@ -104,9 +104,8 @@ TEST(BenchCommandTest, SweepPrintsEveryPointThenAnArrayAndWritesOut) {
   const std::string dir = TempDir("bench_sweep");
   const std::string out = dir + "/points.json";
   auto result = RunBlockserve({"bench", "--engine", "--model", Fixture("block_l4_r2"),
-                               "--prompt-len", "8", "--gen-len", "4", "--batch", "1,2",
-                               "--repeat", "2", "--no-warmup", "--threads", "1", "--json",
-                               "--out", out});
+                               "--prompt-len", "8", "--gen-len", "4", "--batch", "1,2", "--repeat",
+                               "2", "--no-warmup", "--threads", "1", "--json", "--out", out});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const nlohmann::json all = nlohmann::json::parse(LastLine(result.out));
   ASSERT_TRUE(all.is_array());
@@ -120,9 +119,9 @@ TEST(BenchCommandTest, SweepPrintsEveryPointThenAnArrayAndWritesOut) {
 }
 
 TEST(BenchCommandTest, HumanOutputAndScenarios) {
-  auto result = RunBlockserve({"bench", "--engine", "--model", Fixture("block_l4_r2"),
-                               "--prompt-len", "8", "--gen-len", "4", "--no-warmup",
-                               "--threads", "1"});
+  auto result =
+      RunBlockserve({"bench", "--engine", "--model", Fixture("block_l4_r2"), "--prompt-len", "8",
+                     "--gen-len", "4", "--no-warmup", "--threads", "1"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("generated tok/s"));
   EXPECT_THAT(result.out, HasSubstr("kv/seq"));
@@ -151,9 +150,9 @@ TEST(BenchCommandTest, UsageErrors) {
 
 TEST(BenchCommandTest, GatewayThatDoesNotAnswerFailsWithinTheTimeout) {
   // Port 1 on loopback: nothing listens; GetModelInfo waits for readiness
-  // until its deadline, then the command fails.
-  auto result = RunBlockserve({"bench", "--gateway", "127.0.0.1:1", "--timeout", "1",
-                               "--no-warmup", "--json"});
+  // until its deadline (at least 5 s), then the command fails.
+  auto result = RunBlockserve(
+      {"bench", "--gateway", "127.0.0.1:1", "--timeout", "1", "--no-warmup", "--json"});
   EXPECT_EQ(result.exit_code, 1) << result.err;
   EXPECT_THAT(result.err, HasSubstr("GetModelInfo"));
 }
@@ -161,15 +160,14 @@ TEST(BenchCommandTest, GatewayThatDoesNotAnswerFailsWithinTheTimeout) {
 TEST(PlotBenchTest, ChartsFromBenchJson) {
   const std::string dir = TempDir("plot_bench");
   // A block and a vanilla sweep, one written with --out and one from stdout.
-  auto block = RunBlockserve({"bench", "--engine", "--model", Fixture("block_l4_r2"),
-                              "--prompt-len", "8", "--gen-len", "4", "--batch", "1,2",
-                              "--no-warmup", "--threads", "1", "--json", "--out",
-                              dir + "/block.json"});
+  auto block =
+      RunBlockserve({"bench", "--engine", "--model", Fixture("block_l4_r2"), "--prompt-len", "8",
+                     "--gen-len", "4", "--batch", "1,2", "--no-warmup", "--threads", "1", "--json",
+                     "--out", dir + "/block.json"});
   ASSERT_EQ(block.exit_code, 0) << block.err;
-  auto vanilla = RunBlockserve({"bench", "--engine", "--model",
-                                Fixture("vanilla_parallel_rot025"), "--prompt-len", "8",
-                                "--gen-len", "4", "--batch", "1,2", "--no-warmup", "--threads",
-                                "1", "--json"});
+  auto vanilla = RunBlockserve({"bench", "--engine", "--model", Fixture("vanilla_parallel_rot025"),
+                                "--prompt-len", "8", "--gen-len", "4", "--batch", "1,2",
+                                "--no-warmup", "--threads", "1", "--json"});
   ASSERT_EQ(vanilla.exit_code, 0) << vanilla.err;
   {
     std::ofstream out(dir + "/vanilla.jsonl");
@@ -203,8 +201,8 @@ TEST(PlotBenchTest, NoPointsIsAnError) {
   }
   const std::string script =
       std::string(BLOCKSERVE_TEST_DATA_DIR) + "/../../tools/bench/plot_bench.py";
-  auto plot = RunProcess({"/usr/bin/python3", script, dir + "/empty.json", "--out-dir", dir},
-                         "", /*timeout_s=*/60);
+  auto plot = RunProcess({"/usr/bin/python3", script, dir + "/empty.json", "--out-dir", dir}, "",
+                         /*timeout_s=*/60);
   EXPECT_EQ(plot.exit_code, 1);
   EXPECT_THAT(plot.err, HasSubstr("no benchmark points"));
 }

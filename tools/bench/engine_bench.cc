@@ -1,8 +1,8 @@
 #include "tools/bench/engine_bench.h"
 
 #include <chrono>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <random>
 
@@ -37,13 +37,15 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
   // Size the engine for the whole batch: every sequence admitted at once.
   EngineOptions engine_options;
   const int64_t total_tokens = options.prompt_len + options.gen_len;
-  const int64_t kv_needed = options.batch * (KvBytesPerSequence(config, total_tokens) * 5 / 4) +
-                            (int64_t{64} << 20);
+  const int64_t kv_needed =
+      options.batch * (KvBytesPerSequence(config, total_tokens) * 5 / 4) + (int64_t{64} << 20);
   engine_options.context.max_sessions = options.batch;
-  engine_options.context.kv_cache_bytes = std::max(engine_options.context.kv_cache_bytes, kv_needed);
+  engine_options.context.kv_cache_bytes =
+      std::max(engine_options.context.kv_cache_bytes, kv_needed);
   engine_options.token_decoder.max_active_blocks = options.batch;
   engine_options.vanilla.max_sessions = options.batch;
-  engine_options.vanilla.kv_cache_bytes = std::max(engine_options.vanilla.kv_cache_bytes, kv_needed);
+  engine_options.vanilla.kv_cache_bytes =
+      std::max(engine_options.vanilla.kv_cache_bytes, kv_needed);
   if (options.max_step_rows > 0) {
     engine_options.context.max_step_blocks = options.max_step_rows;
     engine_options.vanilla.max_step_tokens = options.max_step_rows;

@@ -5,7 +5,8 @@
 // `concurrency` client threads each run one stream at a time: random prompt
 // ids (1..V-1, V from GetModelInfo), exactly gen_len tokens (ignore_eos),
 // greedy, until `requests` calls have been started or `duration_s` has
-// passed, whichever comes first (each stream makes at least one call). Every call carries a deadline
+// passed, whichever comes first (each stream makes at least one call). Every call carries a
+// deadline
 // (`timeout_s`), so a run always ends. The report has the same fields as
 // the engine target's (bench_report.h), measured at the client: the time
 // to first token counts from the call's start, the gaps between streamed
@@ -31,12 +32,12 @@ namespace blockserve::bench {
 struct GatewayBenchOptions {
   int prompt_len = 128;
   int gen_len = 128;
-  int concurrency = 1;      // streams open at once
-  int requests = 0;         // calls in all (0: one per stream)
-  double duration_s = 0;    // no further call starts after this many seconds (0: no bound)
-  double timeout_s = 600;   // deadline of every call
-  uint64_t seed = 0;        // of the random prompts
-  bool progress = false;    // a line on stderr every 10 s
+  int concurrency = 1;     // streams open at once
+  int requests = 0;        // calls in all (0: one per stream)
+  double duration_s = 0;   // no further call starts after this many seconds (0: no bound)
+  double timeout_s = 600;  // deadline of every call
+  uint64_t seed = 0;       // of the random prompts
+  bool progress = false;   // a line on stderr every 10 s
 };
 
 // Connections to one gateway: `channels` separate HTTP/2 connections, the

@@ -11,6 +11,8 @@
 #   long      block_main_b4_19 vs vanilla_70, 16384 prompt + 256 generated, batch 1
 #   table     the six presets, both scenarios, batch 8
 #   sweep     block_main_b4_19 and vanilla_70, 128/128, batch 1..64
+#   stack     block_main_b4_19 through `blockserve up` (2 workers, 1 thread per
+#             service) vs in process (2 threads), 128/128, 16 streams, 2 rounds
 #   kernels   gemm_benchmark and ops_benchmark
 # env: BLOCKSERVE_BIN (build/bin/blockserve), BENCH_DIR (build/bench),
 #      MODELS (/tmp/blockserve-presets: random-weight presets, made if missing),
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/../.."
 OUT=${1:?usage: $0 OUT_DIR [SECTION...]}
 shift
 SECTIONS=("$@")
-((${#SECTIONS[@]})) || SECTIONS=(targets pair long table sweep kernels)
+((${#SECTIONS[@]})) || SECTIONS=(targets pair long table sweep stack kernels)
 BIN=${BLOCKSERVE_BIN:-build/bin/blockserve}
 BENCH_DIR=${BENCH_DIR:-build/bench}
 MODELS=${MODELS:-/tmp/blockserve-presets}
@@ -79,6 +81,24 @@ for section in "${SECTIONS[@]}"; do
       for preset in block_main_b4_19 vanilla_70; do
         point "sweep_${preset}" "$preset" "$DTYPE" 1 --prompt-len 128 --gen-len 128 --batch 1,4,16,64
       done
+      ;;
+    stack)
+      m=$(model block_main_b4_19)
+      rm -f "$OUT/up.json"
+      "$BIN" up --model "$m" --workers 2 --threads 1 --weight-dtype "$DTYPE" \
+        --gateway-arg=--max-concurrent=64 --port-file "$OUT/up.json" >"$OUT/up.log" 2>&1 &
+      up_pid=$!
+      for _ in $(seq 600); do [[ -s "$OUT/up.json" ]] && break; sleep 0.2; done
+      gateway=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['gateway'])" "$OUT/up.json")
+      for round in 1 2; do
+        point "stack_engine_$round" block_main_b4_19 "$DTYPE" 3 --prompt-len 128 --gen-len 128 --batch 16
+        cmd=("$BIN" bench --gateway "$gateway" --model "$m" --prompt-len 128 --gen-len 128 --batch 16
+             --repeat 3 --json --out "$OUT/stack_gateway_$round.json")
+        echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] ${cmd[*]}" | tee -a "$OUT/commands.log" >&2
+        "${cmd[@]}" >/dev/null
+      done
+      kill -TERM "$up_pid"
+      wait "$up_pid" || true
       ;;
     kernels)
       echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] gemm_benchmark, ops_benchmark" | tee -a "$OUT/commands.log" >&2

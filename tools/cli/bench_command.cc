@@ -115,7 +115,8 @@ int BenchCommand(const Args& args) {
   }
   absl::StatusOr<std::vector<int>> batch_list = ParseIntList(batches, "batch");
   if (!batch_list.ok()) {
-    std::fprintf(stderr, "blockserve bench: %s\n", std::string(batch_list.status().message()).c_str());
+    std::fprintf(stderr, "blockserve bench: %s\n",
+                 std::string(batch_list.status().message()).c_str());
     return 2;
   }
   if (repeat < 1 || requests < 0 || duration_s < 0 || timeout_s <= 0 || channels < 0) {
@@ -139,14 +140,17 @@ int BenchCommand(const Args& args) {
     const Model* m = loaded->model.get();
     label = model_flags.model_dir;
     measure = [&, m](int batch, int run) {
-      return bench::RunEngineBench(
-          *m, {.prompt_len = prompt_len, .gen_len = gen_len, .batch = batch,
-              .seed = seed + static_cast<uint64_t>(run), .max_step_rows = max_step_rows,
-              .progress = true});
+      return bench::RunEngineBench(*m, {.prompt_len = prompt_len,
+                                        .gen_len = gen_len,
+                                        .batch = batch,
+                                        .seed = seed + static_cast<uint64_t>(run),
+                                        .max_step_rows = max_step_rows,
+                                        .progress = true});
     };
     warm_up = [&, m]() -> absl::Status {
-      return bench::RunEngineBench(*m, {.prompt_len = std::min(prompt_len, 64), .gen_len = 8,
-                                       .batch = 2, .seed = seed})
+      return bench::RunEngineBench(
+                 *m,
+                 {.prompt_len = std::min(prompt_len, 64), .gen_len = 8, .batch = 2, .seed = seed})
           .status();
     };
   } else {
@@ -157,23 +161,30 @@ int BenchCommand(const Args& args) {
       gateway_config = *config;
     }
     const int max_batch = *std::max_element(batch_list->begin(), batch_list->end());
-    client = bench::GatewayClient::Connect(gateway, channels > 0 ? channels
-                                                                 : (max_batch + 15) / 16);
+    client =
+        bench::GatewayClient::Connect(gateway, channels > 0 ? channels : (max_batch + 15) / 16);
     label = gateway;
     measure = [&](int batch, int run) {
-      return bench::RunGatewayBench(
-          *client,
-          {.prompt_len = prompt_len, .gen_len = gen_len, .concurrency = batch,
-           .requests = requests, .duration_s = duration_s, .timeout_s = timeout_s,
-           .seed = seed + static_cast<uint64_t>(run), .progress = true},
-          gateway_config);
+      return bench::RunGatewayBench(*client,
+                                    {.prompt_len = prompt_len,
+                                     .gen_len = gen_len,
+                                     .concurrency = batch,
+                                     .requests = requests,
+                                     .duration_s = duration_s,
+                                     .timeout_s = timeout_s,
+                                     .seed = seed + static_cast<uint64_t>(run),
+                                     .progress = true},
+                                    gateway_config);
     };
     warm_up = [&]() -> absl::Status {
-      absl::StatusOr<nlohmann::json> warm = bench::RunGatewayBench(
-          *client,
-          {.prompt_len = std::min(prompt_len, 64), .gen_len = 8,
-           .concurrency = std::min(max_batch, 4), .timeout_s = timeout_s, .seed = seed},
-          gateway_config);
+      absl::StatusOr<nlohmann::json> warm =
+          bench::RunGatewayBench(*client,
+                                 {.prompt_len = std::min(prompt_len, 64),
+                                  .gen_len = 8,
+                                  .concurrency = std::min(max_batch, 4),
+                                  .timeout_s = timeout_s,
+                                  .seed = seed},
+                                 gateway_config);
       if (!warm.ok()) return warm.status();
       if ((*warm)["failed_requests"].get<int64_t>() > 0) {
         return absl::UnavailableError(
@@ -224,13 +235,14 @@ int BenchCommand(const Args& args) {
       std::printf("%s\n", point.dump().c_str());
     } else {
       const nlohmann::json& kv = point["kv_bytes_per_seq"];
-      std::printf("batch %4d: %10.1f generated tok/s  %10.1f total tok/s  ttft p50 %.3f s  "
-                  "itl p50 %.4f s  kv/seq %s\n",
-                  batch, point["generated_tokens_per_s"].get<double>(),
-                  point["total_tokens_per_s"].get<double>(), point["ttft_s"].get<double>(),
-                  point["itl"]["p50"].get<double>(),
-                  kv.is_null() ? "unknown (no --model)"
-                               : absl::StrCat(kv.get<double>() / 1e6, " MB").c_str());
+      std::printf(
+          "batch %4d: %10.1f generated tok/s  %10.1f total tok/s  ttft p50 %.3f s  "
+          "itl p50 %.4f s  kv/seq %s\n",
+          batch, point["generated_tokens_per_s"].get<double>(),
+          point["total_tokens_per_s"].get<double>(), point["ttft_s"].get<double>(),
+          point["itl"]["p50"].get<double>(),
+          kv.is_null() ? "unknown (no --model)"
+                       : absl::StrCat(kv.get<double>() / 1e6, " MB").c_str());
     }
     std::fflush(stdout);
     points.push_back(std::move(point));

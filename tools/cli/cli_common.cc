@@ -23,7 +23,8 @@ void ModelFlags::Register(ArgParser& parser, bool model_required) {
 absl::StatusOr<LoadedModel> LoadModelFromFlags(const ModelFlags& flags,
                                                const ModelLoadOptions& base) {
   LoadedModel loaded;
-  ASSIGN_OR_RETURN(loaded.backend, CreateBackend({.device = flags.device, .threads = flags.threads}));
+  ASSIGN_OR_RETURN(loaded.backend,
+                   CreateBackend({.device = flags.device, .threads = flags.threads}));
   ModelLoadOptions options = base;
   if (flags.weight_dtype == "f32") {
     options.weight_dtype = DType::kF32;
@@ -41,7 +42,8 @@ absl::StatusOr<LoadedModel> LoadModelFromFlags(const ModelFlags& flags,
 
 absl::StatusOr<std::vector<int32_t>> ParseTokenList(absl::string_view text) {
   std::vector<int32_t> ids;
-  for (absl::string_view piece : absl::StrSplit(text, absl::ByAnyChar(" ,\n\t\r"), absl::SkipEmpty())) {
+  for (absl::string_view piece :
+       absl::StrSplit(text, absl::ByAnyChar(" ,\n\t\r"), absl::SkipEmpty())) {
     int32_t id;
     if (!absl::SimpleAtoi(piece, &id)) {
       return absl::InvalidArgumentError(absl::StrCat("'", piece, "' is not a token id"));
@@ -59,8 +61,7 @@ bool ParseOrExit(ArgParser& parser, const std::vector<std::string>& args, int& e
     return false;
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(status.message()).c_str(),
-                 parser.Usage().c_str());
+    std::fprintf(stderr, "%s\n\n%s", std::string(status.message()).c_str(), parser.Usage().c_str());
     exit_code = 2;
     return false;
   }
@@ -90,8 +91,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& mode
     std::error_code error;
     if (!std::filesystem::exists(path, error)) {
       if (!required) return std::unique_ptr<Tokenizer>();
-      return absl::NotFoundError(absl::StrCat(
-          "no tokenizer.json in ", model_dir, ": pass --tokenizer FILE or give token ids"));
+      return absl::NotFoundError(absl::StrCat("no tokenizer.json in ", model_dir,
+                                              ": pass --tokenizer FILE or give token ids"));
     }
   }
   return Tokenizer::FromFile(path);

@@ -43,8 +43,8 @@ NeoxStackConfig Stack(int hidden, int layers, int heads) {
   return s;
 }
 
-ModelConfig BlockConfig(int vocab, NeoxStackConfig block, NeoxStackConfig token,
-                        int block_length, int expansion_ratio) {
+ModelConfig BlockConfig(int vocab, NeoxStackConfig block, NeoxStackConfig token, int block_length,
+                        int expansion_ratio) {
   ModelConfig c;
   c.kind = ModelKind::kBlock;
   c.vocab_size = vocab;
@@ -75,8 +75,7 @@ class Checkpoint {
     return c;
   }
 
-  Checkpoint& Set(const std::string& name, std::vector<int64_t> shape,
-                  DType dtype = DType::kF32) {
+  Checkpoint& Set(const std::string& name, std::vector<int64_t> shape, DType dtype = DType::kF32) {
     tensors_[name] = {dtype, std::move(shape)};
     return *this;
   }
@@ -96,9 +95,8 @@ class Checkpoint {
   }
 
   // Writes the file; `raw_bool` names get a BOOL dtype (for Pythia buffers).
-  void Write(
-      const std::string& path,
-      const std::map<std::string, std::vector<int64_t>>& raw_bool = {}) const {
+  void Write(const std::string& path,
+             const std::map<std::string, std::vector<int64_t>>& raw_bool = {}) const {
     std::vector<SafetensorsWriteEntry> entries;
     size_t largest = 0;
     for (const auto& [name, tensor] : tensors_) {
@@ -117,18 +115,16 @@ class Checkpoint {
     json header;
     std::string data;
     for (const SafetensorsTensor& t : (*file)->tensors()) {
-      header[t.name] = {
-          {"dtype", std::string(DTypeName(t.dtype))},
-          {"shape", t.shape},
-          {"data_offsets", {data.size(), data.size() + t.nbytes}}};
+      header[t.name] = {{"dtype", std::string(DTypeName(t.dtype))},
+                        {"shape", t.shape},
+                        {"data_offsets", {data.size(), data.size() + t.nbytes}}};
       data.append(static_cast<const char*>(t.data), t.nbytes);
     }
     for (const auto& [name, shape] : raw_bool) {
       int64_t n = 1;
       for (int64_t d : shape) n *= d;
-      header[name] = {{"dtype", "BOOL"},
-                      {"shape", shape},
-                      {"data_offsets", {data.size(), data.size() + n}}};
+      header[name] = {
+          {"dtype", "BOOL"}, {"shape", shape}, {"data_offsets", {data.size(), data.size() + n}}};
       data.append(n, '\1');
     }
     const std::string text = header.dump();
@@ -163,8 +159,7 @@ class ModelConfigTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   absl::StatusOr<ModelConfig> Infer(
-      const Checkpoint& checkpoint,
-      const std::optional<json>& config = std::nullopt,
+      const Checkpoint& checkpoint, const std::optional<json>& config = std::nullopt,
       const std::map<std::string, std::vector<int64_t>>& raw_bool = {}) {
     checkpoint.Write(path_, raw_bool);
     auto file = SafetensorsFile::Open(path_, CheckpointOpenOptions());
@@ -173,8 +168,7 @@ class ModelConfigTest : public ::testing::Test {
   }
 
   // Expects INVALID_ARGUMENT whose message contains every substring.
-  void ExpectError(const Checkpoint& checkpoint,
-                   const std::optional<json>& config,
+  void ExpectError(const Checkpoint& checkpoint, const std::optional<json>& config,
                    const std::vector<std::string>& substrings) {
     absl::StatusOr<ModelConfig> result = Infer(checkpoint, config);
     ASSERT_FALSE(result.ok()) << (config ? config->dump() : "no config.json");
@@ -189,8 +183,7 @@ class ModelConfigTest : public ::testing::Test {
   std::string path_;
 };
 
-const ModelConfig kTinyBlock =
-    BlockConfig(32, Stack(64, 2, 2), Stack(64, 2, 2), 4, 2);
+const ModelConfig kTinyBlock = BlockConfig(32, Stack(64, 2, 2), Stack(64, 2, 2), 4, 2);
 const ModelConfig kTinyVanilla = VanillaConfig(32, Stack(64, 2, 2));
 
 // ---------------------------------------------------------------------------
@@ -210,10 +203,8 @@ TEST(CheckpointLayoutTest, BlockLayoutFollowsTheSpec) {
       {"token_decoder.expansion_layer.weight", {18, 8, 1}},
       {"token_decoder.expansion_layer.bias", {18}},
   };
-  for (const auto& [prefix, d, inner] :
-       std::vector<std::tuple<std::string, int64_t, int64_t>>{
-           {"block_decoder.gpt_neox", 8, 32},
-           {"token_decoder.gpt_neox", 6, 24}}) {
+  for (const auto& [prefix, d, inner] : std::vector<std::tuple<std::string, int64_t, int64_t>>{
+           {"block_decoder.gpt_neox", 8, 32}, {"token_decoder.gpt_neox", 6, 24}}) {
     const std::string layer = prefix + ".layers.0.";
     expected[layer + "input_layernorm.weight"] = {d};
     expected[layer + "input_layernorm.bias"] = {d};
@@ -232,11 +223,8 @@ TEST(CheckpointLayoutTest, BlockLayoutFollowsTheSpec) {
   }
   std::map<std::string, std::vector<int64_t>> actual;
   for (const CheckpointTensorSpec& spec : CheckpointLayout(c)) {
-    EXPECT_TRUE(actual.emplace(spec.name, spec.shape).second)
-        << "duplicate " << spec.name;
-    EXPECT_EQ(spec.required,
-              spec.name != "block_decoder.gpt_neox.embed_in.weight")
-        << spec.name;
+    EXPECT_TRUE(actual.emplace(spec.name, spec.shape).second) << "duplicate " << spec.name;
+    EXPECT_EQ(spec.required, spec.name != "block_decoder.gpt_neox.embed_in.weight") << spec.name;
   }
   EXPECT_EQ(actual, expected);
 }
@@ -247,23 +235,17 @@ TEST(CheckpointLayoutTest, VanillaLayoutAndRoles) {
   ASSERT_EQ(layout.size(), 1u + 2 * 12 + 2 + 1);
   std::map<std::string, CheckpointTensorSpec> by_name;
   for (const CheckpointTensorSpec& spec : layout) by_name[spec.name] = spec;
-  EXPECT_EQ(by_name.at("gpt_neox.embed_in.weight").shape,
-            (std::vector<int64_t>{50, 16}));
-  EXPECT_EQ(by_name.at("embed_out.weight").shape,
-            (std::vector<int64_t>{50, 16}));
+  EXPECT_EQ(by_name.at("gpt_neox.embed_in.weight").shape, (std::vector<int64_t>{50, 16}));
+  EXPECT_EQ(by_name.at("embed_out.weight").shape, (std::vector<int64_t>{50, 16}));
   EXPECT_EQ(by_name.at("gpt_neox.layers.1.mlp.dense_4h_to_h.weight").shape,
             (std::vector<int64_t>{16, 64}));
-  EXPECT_EQ(by_name.at("gpt_neox.final_layer_norm.bias").shape,
-            (std::vector<int64_t>{16}));
+  EXPECT_EQ(by_name.at("gpt_neox.final_layer_norm.bias").shape, (std::vector<int64_t>{16}));
   using Role = CheckpointTensorRole;
   EXPECT_EQ(by_name.at("gpt_neox.embed_in.weight").role, Role::kEmbedding);
   EXPECT_EQ(by_name.at("embed_out.weight").role, Role::kEmbedding);
-  EXPECT_EQ(by_name.at("gpt_neox.layers.0.attention.dense.weight").role,
-            Role::kMatrix);
-  EXPECT_EQ(by_name.at("gpt_neox.layers.0.attention.dense.bias").role,
-            Role::kBias);
-  EXPECT_EQ(by_name.at("gpt_neox.layers.0.input_layernorm.weight").role,
-            Role::kNormWeight);
+  EXPECT_EQ(by_name.at("gpt_neox.layers.0.attention.dense.weight").role, Role::kMatrix);
+  EXPECT_EQ(by_name.at("gpt_neox.layers.0.attention.dense.bias").role, Role::kBias);
+  EXPECT_EQ(by_name.at("gpt_neox.layers.0.input_layernorm.weight").role, Role::kNormWeight);
   EXPECT_EQ(by_name.at("gpt_neox.final_layer_norm.bias").role, Role::kNormBias);
   for (const CheckpointTensorSpec& spec : layout) {
     EXPECT_TRUE(spec.required) << spec.name;
@@ -271,11 +253,9 @@ TEST(CheckpointLayoutTest, VanillaLayoutAndRoles) {
 }
 
 TEST(CheckpointLayoutTest, NameHelpers) {
-  EXPECT_EQ(
-      StackTensorName("token_decoder.gpt_neox", 3, "mlp.dense_h_to_4h.bias"),
-      "token_decoder.gpt_neox.layers.3.mlp.dense_h_to_4h.bias");
-  EXPECT_EQ(StackFinalNormName("gpt_neox", "weight"),
-            "gpt_neox.final_layer_norm.weight");
+  EXPECT_EQ(StackTensorName("token_decoder.gpt_neox", 3, "mlp.dense_h_to_4h.bias"),
+            "token_decoder.gpt_neox.layers.3.mlp.dense_h_to_4h.bias");
+  EXPECT_EQ(StackFinalNormName("gpt_neox", "weight"), "gpt_neox.final_layer_norm.weight");
   EXPECT_EQ(ShapeToString({3, 4}), "[3, 4]");
   EXPECT_EQ(ShapeToString({}), "[]");
 }
@@ -293,19 +273,16 @@ TEST(CheckpointLayoutTest, ShapeMatchesAllowsOnlyDroppedTrailingOnes) {
 
 TEST(CheckpointLayoutTest, IgnoredBuffers) {
   for (const char* name :
-       {"gpt_neox.layers.0.attention.bias",
-        "gpt_neox.layers.12.attention.masked_bias",
-        "gpt_neox.layers.3.attention.rotary_emb.inv_freq",
-        "gpt_neox.rotary_emb.inv_freq",
+       {"gpt_neox.layers.0.attention.bias", "gpt_neox.layers.12.attention.masked_bias",
+        "gpt_neox.layers.3.attention.rotary_emb.inv_freq", "gpt_neox.rotary_emb.inv_freq",
         "block_decoder.gpt_neox.layers.0.attention.bias",
         "token_decoder.gpt_neox.layers.1.attention.masked_bias"}) {
     EXPECT_TRUE(IsIgnoredCheckpointBuffer(name)) << name;
   }
   for (const char* name :
        {"gpt_neox.layers.0.attention.dense.bias",
-        "gpt_neox.layers.0.attention.query_key_value.bias",
-        "gpt_neox.layers.x.attention.bias", "gpt_neox.layers..attention.bias",
-        "foo.layers.0.attention.bias", "embed_out.weight",
+        "gpt_neox.layers.0.attention.query_key_value.bias", "gpt_neox.layers.x.attention.bias",
+        "gpt_neox.layers..attention.bias", "foo.layers.0.attention.bias", "embed_out.weight",
         "gpt_neox.layers.0.mlp.bias", "embedder.rotary_emb.inv_freq",
         "gpt_neox.layers.0.attention.bias.extra"}) {
     EXPECT_FALSE(IsIgnoredCheckpointBuffer(name)) << name;
@@ -354,18 +331,15 @@ struct BlockShape {
   int block_heads, token_heads;  // by the head-dim rule
 };
 
-class InferBlockTest : public ModelConfigTest,
-                       public ::testing::WithParamInterface<BlockShape> {};
+class InferBlockTest : public ModelConfigTest, public ::testing::WithParamInterface<BlockShape> {};
 
 TEST_P(InferBlockTest, InfersEverySize) {
   const BlockShape s = GetParam();
   const ModelConfig expected =
       BlockConfig(40, Stack(s.p, s.block_layers, s.block_heads),
-                  Stack(s.h, s.token_layers, s.token_heads), s.block_length,
-                  s.expansion_ratio);
+                  Stack(s.h, s.token_layers, s.token_heads), s.block_length, s.expansion_ratio);
   ASSERT_TRUE(expected.Validate().ok()) << expected.Validate();
-  absl::StatusOr<ModelConfig> inferred =
-      Infer(Checkpoint::FromLayout(expected));
+  absl::StatusOr<ModelConfig> inferred = Infer(Checkpoint::FromLayout(expected));
   ASSERT_TRUE(inferred.ok()) << inferred.status();
   EXPECT_EQ(*inferred, expected);
   EXPECT_EQ(inferred->eos_token_id, 0);
@@ -385,23 +359,20 @@ TEST_P(InferBlockTest, InfersEverySize) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, InferBlockTest,
-    ::testing::Values(
-        BlockShape{64, 64, 4, 2, 2, 2, 2, 2},     // block_tiny
-        BlockShape{64, 64, 2, 1, 1, 3, 2, 2},     // L_B 2, R 1
-        BlockShape{128, 64, 8, 4, 2, 1, 4, 2},    // L_B 8, R 4, P != H
-        BlockShape{96, 160, 4, 2, 1, 1, 3, 5},    // odd head counts
-        BlockShape{160, 96, 2, 4, 1, 2, 5, 3},    // P 160: embedder 80
-        BlockShape{320, 64, 8, 1, 1, 1, 5, 2}));  // head dim 64: 5 heads
+    ::testing::Values(BlockShape{64, 64, 4, 2, 2, 2, 2, 2},     // block_tiny
+                      BlockShape{64, 64, 2, 1, 1, 3, 2, 2},     // L_B 2, R 1
+                      BlockShape{128, 64, 8, 4, 2, 1, 4, 2},    // L_B 8, R 4, P != H
+                      BlockShape{96, 160, 4, 2, 1, 1, 3, 5},    // odd head counts
+                      BlockShape{160, 96, 2, 4, 1, 2, 5, 3},    // P 160: embedder 80
+                      BlockShape{320, 64, 8, 1, 1, 1, 5, 2}));  // head dim 64: 5 heads
 
-class InferVanillaTest
-    : public ModelConfigTest,
-      public ::testing::WithParamInterface<std::tuple<int, int, int>> {};
+class InferVanillaTest : public ModelConfigTest,
+                         public ::testing::WithParamInterface<std::tuple<int, int, int>> {};
 
 TEST_P(InferVanillaTest, InfersEverySize) {
   const auto [d, layers, heads] = GetParam();
   const ModelConfig expected = VanillaConfig(48, Stack(d, layers, heads));
-  absl::StatusOr<ModelConfig> inferred =
-      Infer(Checkpoint::FromLayout(expected));
+  absl::StatusOr<ModelConfig> inferred = Infer(Checkpoint::FromLayout(expected));
   ASSERT_TRUE(inferred.ok()) << inferred.status();
   EXPECT_EQ(*inferred, expected);
   EXPECT_EQ(inferred->max_position_embeddings,
@@ -409,8 +380,7 @@ TEST_P(InferVanillaTest, InfersEverySize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, InferVanillaTest,
-                         ::testing::Values(std::make_tuple(64, 2, 2),
-                                           std::make_tuple(96, 1, 3),
+                         ::testing::Values(std::make_tuple(64, 2, 2), std::make_tuple(96, 1, 3),
                                            std::make_tuple(160, 3, 5)));
 
 TEST_F(ModelConfigTest, HalfPrecisionCheckpointsInferTheSame) {
@@ -426,11 +396,8 @@ TEST_F(ModelConfigTest, HalfPrecisionCheckpointsInferTheSame) {
 TEST_F(ModelConfigTest, IgnoresPythiaBuffers) {
   Checkpoint checkpoint = Checkpoint::FromLayout(kTinyVanilla);
   for (int i = 0; i < 2; ++i) {
-    checkpoint.Set(
-        absl::StrCat("gpt_neox.layers.", i, ".attention.masked_bias"), {});
-    checkpoint.Set(
-        absl::StrCat("gpt_neox.layers.", i, ".attention.rotary_emb.inv_freq"),
-        {4});
+    checkpoint.Set(absl::StrCat("gpt_neox.layers.", i, ".attention.masked_bias"), {});
+    checkpoint.Set(absl::StrCat("gpt_neox.layers.", i, ".attention.rotary_emb.inv_freq"), {4});
   }
   const std::map<std::string, std::vector<int64_t>> masks = {
       {"gpt_neox.layers.0.attention.bias", {1, 1, 8, 8}},
@@ -442,9 +409,8 @@ TEST_F(ModelConfigTest, IgnoresPythiaBuffers) {
   // Opened without the checkpoint options, the BOOL masks are rejected by name.
   auto strict = SafetensorsFile::Open(path_);
   ASSERT_FALSE(strict.ok());
-  EXPECT_THAT(
-      std::string(strict.status().message()),
-      AllOf(HasSubstr("gpt_neox.layers.0.attention.bias"), HasSubstr("BOOL")));
+  EXPECT_THAT(std::string(strict.status().message()),
+              AllOf(HasSubstr("gpt_neox.layers.0.attention.bias"), HasSubstr("BOOL")));
 }
 
 // ---------------------------------------------------------------------------
@@ -458,8 +424,7 @@ TEST_F(ModelConfigTest, BlockConfigJsonOverrides) {
       {"block_length", 4},
       {"expansion_ratio", 2},
       {"max_sequence_length", 1024},
-      {"some_future_key",
-       {{"anything", 1}}},  // unknown top-level keys are ignored
+      {"some_future_key", {{"anything", 1}}},  // unknown top-level keys are ignored
       {"block_decoder",
        {{"hidden_size", 64},
         {"num_hidden_layers", 2},
@@ -469,12 +434,9 @@ TEST_F(ModelConfigTest, BlockConfigJsonOverrides) {
         {"rotary_emb_base", 500},
         {"layer_norm_eps", 1e-6}}},
       {"token_decoder",
-       {{"use_parallel_residual", false},
-        {"hidden_act", "gelu"},
-        {"rope_scaling", nullptr}}},
+       {{"use_parallel_residual", false}, {"hidden_act", "gelu"}, {"rope_scaling", nullptr}}},
   };
-  absl::StatusOr<ModelConfig> inferred =
-      Infer(Checkpoint::FromLayout(kTinyBlock), config);
+  absl::StatusOr<ModelConfig> inferred = Infer(Checkpoint::FromLayout(kTinyBlock), config);
   ASSERT_TRUE(inferred.ok()) << inferred.status();
   ModelConfig expected = kTinyBlock;
   expected.eos_token_id = 3;
@@ -500,8 +462,7 @@ TEST_F(ModelConfigTest, VanillaHuggingFaceConfig) {
     "torch_dtype": "float16", "transformers_version": "4.24.0", "use_cache": true,
     "use_parallel_residual": true, "vocab_size": 32, "attention_bias": true,
     "attention_dropout": 0.0, "hidden_dropout": 0.0, "rope_scaling": null})");
-  absl::StatusOr<ModelConfig> inferred =
-      Infer(Checkpoint::FromLayout(kTinyVanilla), config);
+  absl::StatusOr<ModelConfig> inferred = Infer(Checkpoint::FromLayout(kTinyVanilla), config);
   ASSERT_TRUE(inferred.ok()) << inferred.status();
   ModelConfig expected = VanillaConfig(32, Stack(64, 2, 8));
   expected.vanilla.rotary_dims = 2;  // head dim 8 * 0.25
@@ -511,8 +472,7 @@ TEST_F(ModelConfigTest, VanillaHuggingFaceConfig) {
 
 TEST_F(ModelConfigTest, NewerHuggingFaceSpellings) {
   const json config = {{"rope_theta", 1000}, {"partial_rotary_factor", 0.5}};
-  absl::StatusOr<ModelConfig> inferred =
-      Infer(Checkpoint::FromLayout(kTinyVanilla), config);
+  absl::StatusOr<ModelConfig> inferred = Infer(Checkpoint::FromLayout(kTinyVanilla), config);
   ASSERT_TRUE(inferred.ok()) << inferred.status();
   EXPECT_EQ(inferred->vanilla.rotary_base, 1000);
   EXPECT_EQ(inferred->vanilla.rotary_pct, 0.5);
@@ -537,11 +497,9 @@ TEST_F(ModelConfigTest, ToJsonRoundTrips) {
   vanilla.vanilla.num_heads = 1;
   vanilla.vanilla.head_dim = 64;
   vanilla.vanilla.rotary_dims = 16;
-  for (const ModelConfig& config :
-       {kTinyBlock, custom, kTinyVanilla, vanilla}) {
+  for (const ModelConfig& config : {kTinyBlock, custom, kTinyVanilla, vanilla}) {
     ASSERT_TRUE(config.Validate().ok()) << config.Validate();
-    absl::StatusOr<ModelConfig> inferred =
-        Infer(Checkpoint::FromLayout(config), config.ToJson());
+    absl::StatusOr<ModelConfig> inferred = Infer(Checkpoint::FromLayout(config), config.ToJson());
     ASSERT_TRUE(inferred.ok()) << inferred.status();
     EXPECT_EQ(*inferred, config) << config.ToJson().dump();
   }
@@ -597,33 +555,27 @@ TEST_F(ModelConfigTest, KindErrors) {
 TEST_F(ModelConfigTest, StackWithoutLayers) {
   Checkpoint checkpoint = Checkpoint::FromLayout(kTinyBlock);
   checkpoint.RemovePrefix("token_decoder.gpt_neox.layers.");
-  ExpectError(checkpoint, std::nullopt,
-              {"token_decoder.gpt_neox.layers.N", "at least one layer"});
+  ExpectError(checkpoint, std::nullopt, {"token_decoder.gpt_neox.layers.N", "at least one layer"});
 }
 
 TEST_F(ModelConfigTest, LayerIndicesMustBeContiguous) {
-  const ModelConfig config =
-      BlockConfig(32, Stack(64, 1, 2), Stack(64, 3, 2), 4, 2);
+  const ModelConfig config = BlockConfig(32, Stack(64, 1, 2), Stack(64, 3, 2), 4, 2);
   Checkpoint checkpoint = Checkpoint::FromLayout(config);
   checkpoint.RemovePrefix("token_decoder.gpt_neox.layers.1.");
   ExpectError(checkpoint, std::nullopt,
-              {"none for layer 1",
-               "token_decoder.gpt_neox.layers.1.input_layernorm.weight"});
+              {"none for layer 1", "token_decoder.gpt_neox.layers.1.input_layernorm.weight"});
 }
 
 TEST_F(ModelConfigTest, MissingTensorOfALayer) {
   Checkpoint checkpoint = Checkpoint::FromLayout(kTinyBlock);
   checkpoint.Remove("block_decoder.gpt_neox.layers.1.attention.dense.bias");
-  ExpectError(
-      checkpoint, std::nullopt,
-      {"missing tensor block_decoder.gpt_neox.layers.1.attention.dense.bias",
-       "[64]"});
+  ExpectError(checkpoint, std::nullopt,
+              {"missing tensor block_decoder.gpt_neox.layers.1.attention.dense.bias", "[64]"});
   for (const char* name :
        {"block_decoder.gpt_neox.layers.0.input_layernorm.weight",
-        "token_decoder.gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
-        "embedder.embeddings.weight", "token_decoder.expansion_layer.weight",
-        "token_decoder.expansion_layer.bias", "token_decoder.embed_out.weight",
-        "token_decoder.gpt_neox.embed_in.weight",
+        "token_decoder.gpt_neox.layers.0.mlp.dense_h_to_4h.weight", "embedder.embeddings.weight",
+        "token_decoder.expansion_layer.weight", "token_decoder.expansion_layer.bias",
+        "token_decoder.embed_out.weight", "token_decoder.gpt_neox.embed_in.weight",
         "block_decoder.gpt_neox.final_layer_norm.bias"}) {
     Checkpoint missing = Checkpoint::FromLayout(kTinyBlock);
     missing.Remove(name);
@@ -631,8 +583,7 @@ TEST_F(ModelConfigTest, MissingTensorOfALayer) {
   }
   Checkpoint vanilla = Checkpoint::FromLayout(kTinyVanilla);
   vanilla.Remove("embed_out.weight");
-  ExpectError(vanilla, std::nullopt,
-              {"missing tensor embed_out.weight", "[32, 64]"});
+  ExpectError(vanilla, std::nullopt, {"missing tensor embed_out.weight", "[32, 64]"});
 }
 
 TEST_F(ModelConfigTest, WrongShapesNameTensorAndBothShapes) {
@@ -642,30 +593,16 @@ TEST_F(ModelConfigTest, WrongShapesNameTensorAndBothShapes) {
     std::string expected;
   };
   const std::vector<Case> cases = {
-      {"block_decoder.gpt_neox.layers.1.attention.query_key_value.weight",
-       {192, 65},
-       "[192, 64]"},
-      {"block_decoder.gpt_neox.layers.0.attention.query_key_value.bias",
-       {191},
-       "[192]"},
-      {"token_decoder.gpt_neox.layers.1.attention.dense.weight",
-       {64, 32},
-       "[64, 64]"},
+      {"block_decoder.gpt_neox.layers.1.attention.query_key_value.weight", {192, 65}, "[192, 64]"},
+      {"block_decoder.gpt_neox.layers.0.attention.query_key_value.bias", {191}, "[192]"},
+      {"token_decoder.gpt_neox.layers.1.attention.dense.weight", {64, 32}, "[64, 64]"},
       {"token_decoder.gpt_neox.layers.0.attention.dense.bias", {64, 1}, "[64]"},
-      {"token_decoder.gpt_neox.layers.1.mlp.dense_h_to_4h.weight",
-       {256, 32},
-       "[256, 64]"},
-      {"token_decoder.gpt_neox.layers.1.mlp.dense_h_to_4h.bias",
-       {255},
-       "[256]"},
-      {"block_decoder.gpt_neox.layers.1.mlp.dense_4h_to_h.weight",
-       {64, 128},
-       "[64, 256]"},
+      {"token_decoder.gpt_neox.layers.1.mlp.dense_h_to_4h.weight", {256, 32}, "[256, 64]"},
+      {"token_decoder.gpt_neox.layers.1.mlp.dense_h_to_4h.bias", {255}, "[256]"},
+      {"block_decoder.gpt_neox.layers.1.mlp.dense_4h_to_h.weight", {64, 128}, "[64, 256]"},
       {"block_decoder.gpt_neox.layers.1.mlp.dense_4h_to_h.bias", {65}, "[64]"},
       {"block_decoder.gpt_neox.layers.1.input_layernorm.bias", {32}, "[64]"},
-      {"token_decoder.gpt_neox.layers.1.post_attention_layernorm.weight",
-       {63},
-       "[64]"},
+      {"token_decoder.gpt_neox.layers.1.post_attention_layernorm.weight", {63}, "[64]"},
       {"token_decoder.gpt_neox.final_layer_norm.weight", {32}, "[64]"},
       {"token_decoder.gpt_neox.embed_in.weight", {32, 32}, "[32, 64]"},
       {"token_decoder.embed_out.weight", {33, 64}, "[32, 64]"},
@@ -678,42 +615,36 @@ TEST_F(ModelConfigTest, WrongShapesNameTensorAndBothShapes) {
     Checkpoint checkpoint = Checkpoint::FromLayout(kTinyBlock);
     checkpoint.Set(c.name, c.shape);
     ExpectError(checkpoint, std::nullopt,
-                {path_, c.name, ShapeToString(c.shape),
-                 absl::StrCat("expected ", c.expected)});
+                {path_, c.name, ShapeToString(c.shape), absl::StrCat("expected ", c.expected)});
   }
   // Shapes that feed the inference itself.
   Checkpoint norm = Checkpoint::FromLayout(kTinyBlock);
   norm.Set("token_decoder.gpt_neox.layers.0.input_layernorm.weight", {64, 1});
   ExpectError(norm, std::nullopt,
-              {"token_decoder.gpt_neox.layers.0.input_layernorm.weight",
-               "expected rank 1"});
+              {"token_decoder.gpt_neox.layers.0.input_layernorm.weight", "expected rank 1"});
   Checkpoint vanilla = Checkpoint::FromLayout(kTinyVanilla);
   vanilla.Set("gpt_neox.layers.0.input_layernorm.weight", {96});
   // The other tensors now disagree with the inferred width 96.
-  ExpectError(vanilla, std::nullopt,
-              {"gpt_neox.embed_in.weight", "expected [32, 96]"});
+  ExpectError(vanilla, std::nullopt, {"gpt_neox.embed_in.weight", "expected [32, 96]"});
 }
 
 TEST_F(ModelConfigTest, EmbedderWidthMustDivideBlockHidden) {
   Checkpoint checkpoint = Checkpoint::FromLayout(kTinyBlock);
   checkpoint.Set("embedder.embeddings.weight", {32, 24});
-  ExpectError(
-      checkpoint, std::nullopt,
-      {"embedder.embeddings.weight", "[32, 24]", "does not divide", "64"});
+  ExpectError(checkpoint, std::nullopt,
+              {"embedder.embeddings.weight", "[32, 24]", "does not divide", "64"});
 }
 
 TEST_F(ModelConfigTest, ExpansionRowsMustBeMultipleOfTokenHidden) {
   Checkpoint checkpoint = Checkpoint::FromLayout(kTinyBlock);
   checkpoint.Set("token_decoder.expansion_layer.weight", {130, 64, 1});
   ExpectError(checkpoint, std::nullopt,
-              {"token_decoder.expansion_layer.weight", "[130, 64, 1]",
-               "not a multiple", "64"});
+              {"token_decoder.expansion_layer.weight", "[130, 64, 1]", "not a multiple", "64"});
 }
 
 TEST_F(ModelConfigTest, UnexpectedTensorsAreRejected) {
   for (const char* name :
-       {"token_decoder.gpt_neox.layers.0.attention.extra",
-        "embedder.position.weight",
+       {"token_decoder.gpt_neox.layers.0.attention.extra", "embedder.position.weight",
         "block_decoder.gpt_neox.layers.x.mlp.dense_h_to_4h.weight",
         "block_decoder.gpt_neox.layers.01.input_layernorm.weight",
         "token_decoder.lm_head.weight"}) {
@@ -723,16 +654,13 @@ TEST_F(ModelConfigTest, UnexpectedTensorsAreRejected) {
   }
   Checkpoint vanilla = Checkpoint::FromLayout(kTinyVanilla);
   vanilla.Set("gpt_neox.emb_dropout.weight", {4});
-  ExpectError(vanilla, std::nullopt,
-              {"unexpected tensor gpt_neox.emb_dropout.weight"});
+  ExpectError(vanilla, std::nullopt, {"unexpected tensor gpt_neox.emb_dropout.weight"});
 }
 
 TEST_F(ModelConfigTest, IntegerWeightsAreRejected) {
   Checkpoint checkpoint = Checkpoint::FromLayout(kTinyVanilla);
-  checkpoint.Set("gpt_neox.layers.1.attention.dense.weight", {64, 64},
-                 DType::kI32);
-  ExpectError(checkpoint, std::nullopt,
-              {"gpt_neox.layers.1.attention.dense.weight", "I32"});
+  checkpoint.Set("gpt_neox.layers.1.attention.dense.weight", {64, 64}, DType::kI32);
+  ExpectError(checkpoint, std::nullopt, {"gpt_neox.layers.1.attention.dense.weight", "I32"});
 }
 
 TEST_F(ModelConfigTest, HeadCountMustBeInferable) {
@@ -753,56 +681,43 @@ TEST_F(ModelConfigTest, ConfigContradictingTensorsNamesKeyTensorAndSizes) {
   const Checkpoint block = Checkpoint::FromLayout(kTinyBlock);
   ExpectError(block, json{{"block_decoder", {{"hidden_size", 128}}}},
               {"block_decoder.hidden_size 128",
-               "block_decoder.gpt_neox.layers.0.input_layernorm.weight", "[64]",
-               "gives 64"});
+               "block_decoder.gpt_neox.layers.0.input_layernorm.weight", "[64]", "gives 64"});
   ExpectError(block, json{{"token_decoder", {{"num_hidden_layers", 3}}}},
               {"token_decoder.num_hidden_layers 3", "2 layers"});
   ExpectError(block, json{{"token_decoder", {{"intermediate_size", 128}}}},
               {"token_decoder.intermediate_size 128",
-               "token_decoder.gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
-               "[256, 64]"});
+               "token_decoder.gpt_neox.layers.0.mlp.dense_h_to_4h.weight", "[256, 64]"});
   ExpectError(block, json{{"vocab_size", 50304}},
-              {"vocab_size 50304", "embedder.embeddings.weight", "[32, 16]",
-               "gives 32"});
+              {"vocab_size 50304", "embedder.embeddings.weight", "[32, 16]", "gives 32"});
   ExpectError(block, json{{"block_length", 8}},
               {"block_length 8", "embedder.embeddings.weight", "gives 4"});
-  ExpectError(block, json{{"expansion_ratio", 4}},
-              {"expansion_ratio 4", "token_decoder.expansion_layer.weight",
-               "[128, 64, 1]", "gives 2"});
+  ExpectError(
+      block, json{{"expansion_ratio", 4}},
+      {"expansion_ratio 4", "token_decoder.expansion_layer.weight", "[128, 64, 1]", "gives 2"});
   const Checkpoint vanilla = Checkpoint::FromLayout(kTinyVanilla);
-  ExpectError(
-      vanilla, json{{"hidden_size", 512}},
-      {"hidden_size 512", "gpt_neox.layers.0.input_layernorm.weight", "[64]"});
-  ExpectError(
-      vanilla, json{{"vocab_size", 50304}},
-      {"vocab_size 50304", "gpt_neox.embed_in.weight", "[32, 64]", "gives 32"});
-  ExpectError(vanilla, json{{"num_hidden_layers", 1}},
-              {"num_hidden_layers 1", "2 layers"});
+  ExpectError(vanilla, json{{"hidden_size", 512}},
+              {"hidden_size 512", "gpt_neox.layers.0.input_layernorm.weight", "[64]"});
+  ExpectError(vanilla, json{{"vocab_size", 50304}},
+              {"vocab_size 50304", "gpt_neox.embed_in.weight", "[32, 64]", "gives 32"});
+  ExpectError(vanilla, json{{"num_hidden_layers", 1}}, {"num_hidden_layers 1", "2 layers"});
 }
 
 TEST_F(ModelConfigTest, ConfigAskingForUnsupportedMath) {
   const Checkpoint vanilla = Checkpoint::FromLayout(kTinyVanilla);
-  ExpectError(vanilla, json{{"hidden_act", "gelu_new"}},
-              {"hidden_act", "'gelu_new'"});
-  ExpectError(vanilla,
-              json{{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}},
+  ExpectError(vanilla, json{{"hidden_act", "gelu_new"}}, {"hidden_act", "'gelu_new'"});
+  ExpectError(vanilla, json{{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}},
               {"rope_scaling", "linear"});
   ExpectError(vanilla, json{{"attention_bias", false}}, {"attention_bias"});
-  ExpectError(vanilla, json{{"tie_word_embeddings", true}},
-              {"tie_word_embeddings"});
+  ExpectError(vanilla, json{{"tie_word_embeddings", true}}, {"tie_word_embeddings"});
   ExpectError(vanilla, json{{"num_attention_heads", 3}},
               {"num_attention_heads 3", "does not divide", "64"});
-  ExpectError(vanilla, json{{"num_attention_heads", 0}},
-              {"num_attention_heads 0"});
-  ExpectError(vanilla, json{{"rotary_pct", 0.3}},
-              {"rotary_pct 0.3", "= 9", "even"});
+  ExpectError(vanilla, json{{"num_attention_heads", 0}}, {"num_attention_heads 0"});
+  ExpectError(vanilla, json{{"rotary_pct", 0.3}}, {"rotary_pct 0.3", "= 9", "even"});
   ExpectError(vanilla, json{{"rotary_pct", 1.5}}, {"rotary_pct 1.5", "[0, 1]"});
   ExpectError(vanilla, json{{"rotary_emb_base", 0}}, {"rotary_emb_base"});
   ExpectError(vanilla, json{{"layer_norm_eps", 0}}, {"layer_norm_eps"});
-  ExpectError(vanilla, json{{"eos_token_id", 32}},
-              {"eos_token_id 32", "[0, 32)"});
-  ExpectError(vanilla, json{{"max_sequence_length", -1}},
-              {"max_sequence_length -1"});
+  ExpectError(vanilla, json{{"eos_token_id", 32}}, {"eos_token_id 32", "[0, 32)"});
+  ExpectError(vanilla, json{{"max_sequence_length", -1}}, {"max_sequence_length -1"});
 
   const Checkpoint block = Checkpoint::FromLayout(kTinyBlock);
   ExpectError(block, json{{"token_decoder", {{"hidden_act", "relu"}}}},
@@ -817,21 +732,17 @@ TEST_F(ModelConfigTest, ConfigWithWrongTypesOrKind) {
   const Checkpoint block = Checkpoint::FromLayout(kTinyBlock);
   ExpectError(block, json{{"model_type", "gpt_neox"}},
               {"model_type", "'gpt_neox'", "block", "block_transformer"});
-  ExpectError(Checkpoint::FromLayout(kTinyVanilla),
-              json{{"model_type", "llama"}}, {"model_type", "'llama'"});
-  ExpectError(block, json{{"block_decoder", 5}},
-              {"block_decoder", "JSON object"});
+  ExpectError(Checkpoint::FromLayout(kTinyVanilla), json{{"model_type", "llama"}},
+              {"model_type", "'llama'"});
+  ExpectError(block, json{{"block_decoder", 5}}, {"block_decoder", "JSON object"});
   ExpectError(block, json{{"token_decoder", {{"hidden_size", "64"}}}},
               {"token_decoder.hidden_size", "must be an integer"});
   ExpectError(block, json{{"token_decoder", {{"hidden_size", 64.5}}}},
               {"token_decoder.hidden_size", "must be an integer"});
-  ExpectError(block,
-              json{{"block_decoder", {{"use_parallel_residual", "yes"}}}},
+  ExpectError(block, json{{"block_decoder", {{"use_parallel_residual", "yes"}}}},
               {"block_decoder.use_parallel_residual", "true or false"});
-  ExpectError(block, json{{"eos_token_id", 1e12}},
-              {"eos_token_id", "must be an integer"});
-  ExpectError(block, json{{"vocab_size", 99999999999}},
-              {"vocab_size", "must be an integer"});
+  ExpectError(block, json{{"eos_token_id", 1e12}}, {"eos_token_id", "must be an integer"});
+  ExpectError(block, json{{"vocab_size", 99999999999}}, {"vocab_size", "must be an integer"});
   ExpectError(block, json{{"block_decoder", {{"rotary_emb_base", "big"}}}},
               {"block_decoder.rotary_emb_base", "must be a number"});
   ExpectError(block, json::array({1, 2}), {"not a JSON object"});
@@ -851,44 +762,34 @@ TEST(ModelConfigValidateTest, NamesTheBrokenField) {
   const std::vector<Case> cases = {
       {[](ModelConfig& c) { c.vocab_size = 0; }, "vocab_size 0"},
       {[](ModelConfig& c) { c.eos_token_id = -1; }, "eos_token_id -1"},
-      {[](ModelConfig& c) { c.max_sequence_length = -5; },
-       "max_sequence_length -5"},
+      {[](ModelConfig& c) { c.max_sequence_length = -5; }, "max_sequence_length -5"},
       {[](ModelConfig& c) { c.block_length = 0; }, "block_length 0"},
       {[](ModelConfig& c) { c.expansion_ratio = 0; }, "expansion_ratio 0"},
       {[](ModelConfig& c) { c.embedder_dim = 8; }, "embedder dim 8"},
-      {[](ModelConfig& c) { c.block_decoder.hidden_size = 0; },
-       "block_decoder.hidden_size 0"},
-      {[](ModelConfig& c) { c.token_decoder.num_layers = 0; },
-       "token_decoder.num_hidden_layers 0"},
+      {[](ModelConfig& c) { c.block_decoder.hidden_size = 0; }, "block_decoder.hidden_size 0"},
+      {[](ModelConfig& c) { c.token_decoder.num_layers = 0; }, "token_decoder.num_hidden_layers 0"},
       {[](ModelConfig& c) { c.block_decoder.num_heads = 3; },
        "block_decoder.num_attention_heads 3"},
-      {[](ModelConfig& c) { c.token_decoder.head_dim = 16; },
-       "token_decoder.head_dim 16"},
+      {[](ModelConfig& c) { c.token_decoder.head_dim = 16; }, "token_decoder.head_dim 16"},
       {[](ModelConfig& c) { c.token_decoder.intermediate_size = 0; },
        "token_decoder.intermediate_size 0"},
-      {[](ModelConfig& c) { c.block_decoder.rotary_dims = 6; },
-       "block_decoder.rotary dims 6"},
-      {[](ModelConfig& c) { c.token_decoder.rotary_pct = -0.5; },
-       "token_decoder.rotary_pct"},
-      {[](ModelConfig& c) { c.token_decoder.rotary_base = -1; },
-       "token_decoder.rotary_emb_base"},
+      {[](ModelConfig& c) { c.block_decoder.rotary_dims = 6; }, "block_decoder.rotary dims 6"},
+      {[](ModelConfig& c) { c.token_decoder.rotary_pct = -0.5; }, "token_decoder.rotary_pct"},
+      {[](ModelConfig& c) { c.token_decoder.rotary_base = -1; }, "token_decoder.rotary_emb_base"},
       {[](ModelConfig& c) { c.block_decoder.layer_norm_eps = NAN; },
        "block_decoder.layer_norm_eps"},
   };
   for (const Case& c : cases) {
     ModelConfig config = kTinyBlock;
     c.breaks(config);
-    EXPECT_THAT(std::string(config.Validate().message()), HasSubstr(c.message))
-        << c.message;
+    EXPECT_THAT(std::string(config.Validate().message()), HasSubstr(c.message)) << c.message;
   }
   ModelConfig vanilla = kTinyVanilla;
   vanilla.vanilla.num_layers = 0;
-  EXPECT_THAT(std::string(vanilla.Validate().message()),
-              HasSubstr("num_hidden_layers 0"));
+  EXPECT_THAT(std::string(vanilla.Validate().message()), HasSubstr("num_hidden_layers 0"));
   vanilla = kTinyVanilla;
   vanilla.max_position_embeddings = -1;
-  EXPECT_THAT(std::string(vanilla.Validate().message()),
-              HasSubstr("max_position_embeddings -1"));
+  EXPECT_THAT(std::string(vanilla.Validate().message()), HasSubstr("max_position_embeddings -1"));
 }
 
 // ---------------------------------------------------------------------------
@@ -897,17 +798,16 @@ TEST(ModelConfigValidateTest, NamesTheBrokenField) {
 TEST(PresetsTest, NamesAndUnknownName) {
   const std::vector<std::string> names = PresetNames();
   for (const char* name :
-       {"block_main_b4_5", "block_main_b4_19", "block_main_b4_85",
-        "block_main_b4_300", "block_main_b4_800", "block_main_b4_1.2b",
-        "vanilla_31", "vanilla_70", "vanilla_160", "vanilla_410", "block_tiny",
-        "vanilla_tiny"}) {
+       {"block_main_b4_5", "block_main_b4_19", "block_main_b4_85", "block_main_b4_300",
+        "block_main_b4_800", "block_main_b4_1.2b", "vanilla_31", "vanilla_70", "vanilla_160",
+        "vanilla_410", "block_tiny", "vanilla_tiny"}) {
     EXPECT_THAT(names, ::testing::Contains(name));
   }
   absl::StatusOr<ModelConfig> unknown = PresetConfig("block_main_b4_9000");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(unknown.status().message()),
-              AllOf(HasSubstr("block_main_b4_9000"),
-                    HasSubstr("block_main_b4_85"), HasSubstr("vanilla_tiny")));
+              AllOf(HasSubstr("block_main_b4_9000"), HasSubstr("block_main_b4_85"),
+                    HasSubstr("vanilla_tiny")));
   for (const std::string& name : names) {
     absl::StatusOr<ModelConfig> config = PresetConfig(name);
     ASSERT_TRUE(config.ok()) << name;
@@ -937,12 +837,9 @@ TEST(PresetsTest, PaperBlockModelsMatchSpecTable) {
     EXPECT_EQ(c.block_length, 4);
     EXPECT_EQ(c.expansion_ratio, 2);
     EXPECT_EQ(c.embedder_dim, row.embedder_dim) << row.name;
-    EXPECT_EQ(c.block_decoder, Stack(row.hidden, row.layers, row.heads))
-        << row.name;
-    EXPECT_EQ(c.token_decoder, Stack(row.hidden, row.layers, row.heads))
-        << row.name;
-    EXPECT_EQ(std::round(c.NonEmbeddingParameters() / row.unit) * row.unit,
-              row.non_embedding)
+    EXPECT_EQ(c.block_decoder, Stack(row.hidden, row.layers, row.heads)) << row.name;
+    EXPECT_EQ(c.token_decoder, Stack(row.hidden, row.layers, row.heads)) << row.name;
+    EXPECT_EQ(std::round(c.NonEmbeddingParameters() / row.unit) * row.unit, row.non_embedding)
         << row.name << ": " << c.NonEmbeddingParameters();
   }
 }
@@ -971,8 +868,7 @@ TEST(PresetsTest, VanillaModelsArePythiaConfigs) {
 }
 
 TEST(PresetsTest, TinyPresets) {
-  EXPECT_EQ(*PresetConfig("block_tiny"),
-            BlockConfig(512, Stack(64, 2, 2), Stack(64, 2, 2), 4, 2));
+  EXPECT_EQ(*PresetConfig("block_tiny"), BlockConfig(512, Stack(64, 2, 2), Stack(64, 2, 2), 4, 2));
   ModelConfig vanilla = VanillaConfig(512, Stack(64, 2, 2));
   vanilla.max_position_embeddings = 2048;
   EXPECT_EQ(*PresetConfig("vanilla_tiny"), vanilla);
@@ -985,12 +881,10 @@ TEST(ParameterCountTest, CountsStacksAndFinalNormsOnly) {
   EXPECT_EQ(c.NonEmbeddingParameters(), 32 + 216 + 72 + 288 + 264 + 16);
   // Embeddings, embed_out and the expansion layer are not counted.
   ModelConfig block = BlockConfig(1000, Stack(8, 1, 1), Stack(8, 1, 1), 2, 4);
-  EXPECT_EQ(block.NonEmbeddingParameters(),
-            2 * (32 + 216 + 72 + 288 + 264 + 16));
+  EXPECT_EQ(block.NonEmbeddingParameters(), 2 * (32 + 216 + 72 + 288 + 264 + 16));
   block.vocab_size = 5;
   block.expansion_ratio = 1;
-  EXPECT_EQ(block.NonEmbeddingParameters(),
-            2 * (32 + 216 + 72 + 288 + 264 + 16));
+  EXPECT_EQ(block.NonEmbeddingParameters(), 2 * (32 + 216 + 72 + 288 + 264 + 16));
 }
 
 }  // namespace
