@@ -15,16 +15,9 @@ absl::StatusOr<std::unique_ptr<ContextScheduler>> ContextScheduler::Create(
     return absl::InvalidArgumentError(
         "max_sessions, max_step_blocks and page_size must be at least 1");
   }
-  const int64_t page_bytes = PagedKvCache::PageBytes(decoder.stack_config(), options.page_size);
-  const int64_t pages = options.kv_cache_bytes / page_bytes;
-  if (pages < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache budget of ", options.kv_cache_bytes,
-                                                   " bytes is below one page (", page_bytes,
-                                                   " bytes)"));
-  }
   ASSIGN_OR_RETURN(PagedKvCache cache,
-                   PagedKvCache::Create(backend, decoder.stack_config(), options.page_size,
-                                        static_cast<int>(std::min<int64_t>(pages, INT32_MAX))));
+                   PagedKvCache::CreateWithBudget(backend, decoder.stack_config(),
+                                                  options.page_size, options.kv_cache_bytes));
   return std::unique_ptr<ContextScheduler>(
       new ContextScheduler(decoder, backend, config, options, std::move(cache)));
 }
@@ -53,9 +46,9 @@ absl::Status ContextScheduler::AddSession(uint64_t id, GenerationRequest request
   session.request = std::move(request);
   const int pages = cache_.PagesFor(EntriesNeeded(session));
   if (pages > cache_.num_pages()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "request needs ", pages * cache_.page_bytes(), " bytes of block KV cache, more than the ",
-        cache_.capacity_bytes(), " bytes configured"));
+    return absl::ResourceExhaustedError(absl::StrCat("request needs ", pages * cache_.page_bytes(),
+                                                     " bytes of block KV cache, more than the ",
+                                                     cache_.capacity_bytes(), " bytes configured"));
   }
   sessions_.emplace(id, std::move(session));
   waiting_.push_back(id);
@@ -208,12 +201,13 @@ std::optional<GenerationUpdate> ContextScheduler::CompleteBlock(BlockResult resu
   const int expected = std::min(config_.block_length, request.max_new_tokens - session.generated);
   const auto eos = std::find(result.tokens.begin(), result.tokens.end(), config_.eos_token_id);
   const bool hit_eos = request.stop_at_eos && eos != result.tokens.end();
-  size_t keep = hit_eos ? static_cast<size_t>(eos - result.tokens.begin()) + 1 : result.tokens.size();
+  size_t keep =
+      hit_eos ? static_cast<size_t>(eos - result.tokens.begin()) + 1 : result.tokens.size();
   if (!hit_eos && static_cast<int>(keep) != expected) {
     update.finished = true;
     update.finish_reason = FinishReason::kError;
-    update.status = absl::InternalError(absl::StrCat("token decoder returned ", keep,
-                                                     " tokens for a block of ", expected));
+    update.status = absl::InternalError(
+        absl::StrCat("token decoder returned ", keep, " tokens for a block of ", expected));
     Finish(session.id);
     return update;
   }

@@ -15,16 +15,9 @@ absl::StatusOr<std::unique_ptr<VanillaScheduler>> VanillaScheduler::Create(
     return absl::InvalidArgumentError(
         "max_sessions, max_step_tokens and page_size must be at least 1");
   }
-  const int64_t page_bytes = PagedKvCache::PageBytes(model.stack_config(), options.page_size);
-  const int64_t pages = options.kv_cache_bytes / page_bytes;
-  if (pages < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache budget of ", options.kv_cache_bytes,
-                                                   " bytes is below one page (", page_bytes,
-                                                   " bytes)"));
-  }
   ASSIGN_OR_RETURN(PagedKvCache cache,
-                   PagedKvCache::Create(backend, model.stack_config(), options.page_size,
-                                        static_cast<int>(std::min<int64_t>(pages, INT32_MAX))));
+                   PagedKvCache::CreateWithBudget(backend, model.stack_config(), options.page_size,
+                                                  options.kv_cache_bytes));
   return std::unique_ptr<VanillaScheduler>(
       new VanillaScheduler(model, backend, config, options, std::move(cache)));
 }
@@ -44,9 +37,9 @@ absl::Status VanillaScheduler::AddSession(uint64_t id, GenerationRequest request
   session.request = std::move(request);
   const int pages = cache_.PagesFor(EntriesNeeded(session));
   if (pages > cache_.num_pages()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "request needs ", pages * cache_.page_bytes(), " bytes of KV cache, more than the ",
-        cache_.capacity_bytes(), " bytes configured"));
+    return absl::ResourceExhaustedError(absl::StrCat("request needs ", pages * cache_.page_bytes(),
+                                                     " bytes of KV cache, more than the ",
+                                                     cache_.capacity_bytes(), " bytes configured"));
   }
   sessions_.emplace(id, std::move(session));
   waiting_.push_back(id);
@@ -96,8 +89,7 @@ std::vector<GenerationUpdate> VanillaScheduler::Step() {
   int budget = options_.max_step_tokens;
   for (auto& [id, session] : sessions_) {  // decode first: one token each
     if (!session.admitted || session.last_token < 0 || budget == 0) continue;
-    inputs.push_back({&session.kv, absl::MakeConstSpan(&session.last_token, 1),
-                      OutputRows::kLast});
+    inputs.push_back({&session.kv, absl::MakeConstSpan(&session.last_token, 1), OutputRows::kLast});
     step_sessions.push_back(&session);
     --budget;
   }
@@ -120,7 +112,8 @@ std::vector<GenerationUpdate> VanillaScheduler::Step() {
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].output != OutputRows::kLast) continue;
     Session& session = *step_sessions[i];
-    const int64_t position = static_cast<int64_t>(session.request.prompt.size()) + session.generated;
+    const int64_t position =
+        static_cast<int64_t>(session.request.prompt.size()) + session.generated;
     rows.push_back(session.request.sampling.Row(position));
     sampled.push_back(&session);
   }

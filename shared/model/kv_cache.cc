@@ -1,5 +1,7 @@
 #include "shared/model/kv_cache.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -12,12 +14,27 @@ int64_t PagedKvCache::PageBytes(const NeoxStackConfig& stack, int page_size) {
          static_cast<int64_t>(sizeof(float));
 }
 
+absl::StatusOr<PagedKvCache> PagedKvCache::CreateWithBudget(Backend& backend,
+                                                            const NeoxStackConfig& stack,
+                                                            int page_size, int64_t budget_bytes) {
+  if (page_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV cache needs a positive page size, got ", page_size));
+  }
+  const int64_t page_bytes = PageBytes(stack, page_size);
+  const int64_t pages = budget_bytes / page_bytes;
+  if (pages < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KV cache budget of ", budget_bytes, " bytes is below one page (", page_bytes, " bytes)"));
+  }
+  return Create(backend, stack, page_size, static_cast<int>(std::min<int64_t>(pages, INT32_MAX)));
+}
+
 absl::StatusOr<PagedKvCache> PagedKvCache::Create(Backend& backend, const NeoxStackConfig& stack,
                                                   int page_size, int num_pages) {
   if (page_size <= 0 || num_pages <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KV cache needs positive page size and page count, got ", page_size, " and ",
-                     num_pages));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KV cache needs positive page size and page count, got ", page_size, " and ", num_pages));
   }
   PagedKvCache cache;
   cache.page_size_ = page_size;
@@ -40,9 +57,9 @@ absl::Status PagedKvCache::Reserve(KvSequence& seq, int64_t entries) {
   const int needed = PagesFor(entries) - static_cast<int>(seq.pages.size());
   if (needed <= 0) return absl::OkStatus();
   if (needed > free_pages()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("KV cache full: ", needed, " more pages needed, ", free_pages(), " of ",
-                     num_pages(), " free"));
+    return absl::ResourceExhaustedError(absl::StrCat("KV cache full: ", needed,
+                                                     " more pages needed, ", free_pages(), " of ",
+                                                     num_pages(), " free"));
   }
   for (int i = 0; i < needed; ++i) {
     seq.pages.push_back(free_.back());

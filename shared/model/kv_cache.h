@@ -36,6 +36,10 @@ class PagedKvCache {
   // Allocates `num_pages` pages of `page_size` entries for every layer of `stack`.
   static absl::StatusOr<PagedKvCache> Create(Backend& backend, const NeoxStackConfig& stack,
                                              int page_size, int num_pages);
+  // As many pages as fit in `budget_bytes` (INVALID_ARGUMENT below one page).
+  static absl::StatusOr<PagedKvCache> CreateWithBudget(Backend& backend,
+                                                       const NeoxStackConfig& stack, int page_size,
+                                                       int64_t budget_bytes);
   // Bytes one page takes across all layers (K and V, F32).
   static int64_t PageBytes(const NeoxStackConfig& stack, int page_size);
 
