@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_avx512_tiles.h"
 #include "kernels/cpu/vec_math.h"
 
 namespace blockserve::cpu {
@@ -32,11 +33,7 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t 
                                  const float* panel0, int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y, float* partial) {
   __m512 acc[MR][NP];
-  for (int r = 0; r < MR; ++r) {
-    for (int p = 0; p < NP; ++p) {
-      acc[r][p] = d0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + (r * NP + p) * 16);
-    }
-  }
+  internal::LoadTileAccumulators<MR, NP>(acc, d0 == 0, partial);
   for (int64_t d = d0; d < d1; ++d) {
     __m512 w[NP];
     for (int p = 0; p < NP; ++p) {
@@ -51,27 +48,7 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t 
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xv, w[p], acc[r][p]);
     }
   }
-  if (d1 < k) {
-    for (int r = 0; r < MR; ++r) {
-      for (int p = 0; p < NP; ++p) _mm512_storeu_ps(partial + (r * NP + p) * 16, acc[r][p]);
-    }
-    return;
-  }
-  for (int p = 0; p < NP; ++p) {
-    const int64_t col = col0 + p * kPanelWidth;
-    if (col >= n) break;
-    const int64_t width = std::min<int64_t>(kPanelWidth, n - col);
-    const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
-    const __m512 bias =
-        e.bias != nullptr ? _mm512_maskz_loadu_ps(mask, e.bias + col) : _mm512_setzero_ps();
-    for (int r = 0; r < MR; ++r) {
-      float* out = y + r * n + col;
-      __m512 v = _mm512_add_ps(acc[r][p], bias);
-      if (e.activation == Activation::kGelu) v = Gelu512(v);
-      if (e.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
-      _mm512_mask_storeu_ps(out, mask, v);
-    }
-  }
+  internal::FinishTile<MR, NP>(acc, d1 == k, partial, col0, n, e, y);
 }
 
 // Depth per chunk when several row tiles share a panel pair: 128 F32 depths
@@ -83,37 +60,11 @@ template <int NP>
 BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const float* panel0,
                                  int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y) {
-  // Row tiles of at most 12, balanced (16 rows: 8 + 8, not 12 + 4): a tile
-  // of few rows has too few independent accumulators to hide the FMA
-  // latency. A row's arithmetic does not depend on its tile.
-  constexpr int kMaxRows = 12;
-  const int64_t tiles = (m + kMaxRows - 1) / kMaxRows;
-  const int64_t chunk = tiles > 1 ? kDepthChunkF32 : k;
-  thread_local std::vector<float> partials;
-  if (tiles > 1) partials.resize(tiles * kMaxRows * NP * 16);
-  for (int64_t d0 = 0; d0 < k; d0 += chunk) {
-    const int64_t d1 = std::min(k, d0 + chunk);
-    int64_t r = 0;
-    for (int64_t t = 0; t < tiles; ++t) {
-      const int64_t rows = (m - r + (tiles - t) - 1) / (tiles - t);
-      const float* xr = x + r * k;
-      float* yr = y + r * n;
-      float* partial = tiles > 1 ? partials.data() + t * kMaxRows * NP * 16 : nullptr;
-      switch (rows) {
-#define BS_TILE_CASE(R)                                                             \
-  case R:                                                                           \
-    TileAvx512<R, NP>(xr, k, d0, d1, panel0, panel_elems, col0, n, e, yr, partial); \
-    break;
-        BS_TILE_CASE(1)
-        BS_TILE_CASE(2) BS_TILE_CASE(3) BS_TILE_CASE(4) BS_TILE_CASE(5) BS_TILE_CASE(6)
-            BS_TILE_CASE(7) BS_TILE_CASE(8) BS_TILE_CASE(9) BS_TILE_CASE(10) BS_TILE_CASE(11)
-                BS_TILE_CASE(12)
-#undef BS_TILE_CASE
-                    default : break;
-      }
-      r += rows;
-    }
-  }
+  internal::ForEachRowTile<NP>(
+      m, k, kDepthChunkF32, [&](auto rows, int64_t r, int64_t d0, int64_t d1, float* partial) {
+        TileAvx512<decltype(rows)::value, NP>(x + r * k, k, d0, d1, panel0, panel_elems, col0, n, e,
+                                              y + r * n, partial);
+      });
 }
 
 // ---- AVX2 / FMA: MR rows x one 16-column panel ----

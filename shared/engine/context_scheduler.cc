@@ -44,12 +44,7 @@ absl::Status ContextScheduler::AddSession(uint64_t id, GenerationRequest request
   session.padded_prompt.insert(session.padded_prompt.end(), request.prompt.begin(),
                                request.prompt.end());
   session.request = std::move(request);
-  const int pages = cache_.PagesFor(EntriesNeeded(session));
-  if (pages > cache_.num_pages()) {
-    return absl::ResourceExhaustedError(absl::StrCat("request needs ", pages * cache_.page_bytes(),
-                                                     " bytes of block KV cache, more than the ",
-                                                     cache_.capacity_bytes(), " bytes configured"));
-  }
+  RETURN_IF_ERROR(cache_.CheckFits(EntriesNeeded(session), "block KV cache"));
   sessions_.emplace(id, std::move(session));
   waiting_.push_back(id);
   return absl::OkStatus();

@@ -35,12 +35,7 @@ absl::Status VanillaScheduler::AddSession(uint64_t id, GenerationRequest request
   Session session;
   session.id = id;
   session.request = std::move(request);
-  const int pages = cache_.PagesFor(EntriesNeeded(session));
-  if (pages > cache_.num_pages()) {
-    return absl::ResourceExhaustedError(absl::StrCat("request needs ", pages * cache_.page_bytes(),
-                                                     " bytes of KV cache, more than the ",
-                                                     cache_.capacity_bytes(), " bytes configured"));
-  }
+  RETURN_IF_ERROR(cache_.CheckFits(EntriesNeeded(session), "KV cache"));
   sessions_.emplace(id, std::move(session));
   waiting_.push_back(id);
   return absl::OkStatus();

@@ -14,6 +14,16 @@ int64_t PagedKvCache::PageBytes(const NeoxStackConfig& stack, int page_size) {
          static_cast<int64_t>(sizeof(float));
 }
 
+absl::Status PagedKvCache::CheckFits(int64_t entries, absl::string_view what) const {
+  const int pages = PagesFor(entries);
+  if (pages > num_pages()) {
+    return absl::ResourceExhaustedError(absl::StrCat("request needs ", pages * page_bytes_,
+                                                     " bytes of ", what, ", more than the ",
+                                                     capacity_bytes(), " bytes configured"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PagedKvCache> PagedKvCache::CreateWithBudget(Backend& backend,
                                                             const NeoxStackConfig& stack,
                                                             int page_size, int64_t budget_bytes) {

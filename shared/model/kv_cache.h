@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "kernels/backend.h"
 #include "shared/model/model_config.h"
 
@@ -59,6 +60,9 @@ class PagedKvCache {
   int PagesFor(int64_t entries) const {
     return static_cast<int>((entries + page_size_ - 1) / page_size_);
   }
+  // RESOURCE_EXHAUSTED, naming `what` ("KV cache"), when a sequence of
+  // `entries` entries could never fit, even in an empty cache.
+  absl::Status CheckFits(int64_t entries, absl::string_view what) const;
   // Grows `seq` so that it can hold `entries` entries in total. Fails with
   // RESOURCE_EXHAUSTED (and leaves `seq` unchanged) when not enough pages are free.
   absl::Status Reserve(KvSequence& seq, int64_t entries);
