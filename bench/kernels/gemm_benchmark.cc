@@ -3,12 +3,16 @@
 //
 //   build/bench/kernels/gemm_benchmark --benchmark_min_time=0.5
 //
+// BLOCKSERVE_BENCH_THREADS=N sets the pool size (default 2, both cores);
+// 1 gives what one single-threaded service process gets.
+//
 // Counters: GFLOPs (2 * M * N * K per call, per second). The Peak*
 // benchmarks run independent FMA (F32) or vdpbf16ps (BF16) chains out of
 // registers on every thread of the pool, giving the ceiling each GEMM is
 // compared against (docs/benchmarks.md).
 #include <immintrin.h>
 
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -20,7 +24,12 @@
 namespace blockserve {
 namespace {
 
-constexpr int kThreads = 2;
+int BenchThreads() {
+  const char* env = std::getenv("BLOCKSERVE_BENCH_THREADS");
+  const int threads = env != nullptr ? std::atoi(env) : 0;
+  return threads > 0 ? threads : 2;
+}
+const int kThreads = BenchThreads();
 constexpr int64_t kSlices = 64;  // of the peak benchmarks' work
 
 BS_TARGET_AVX512 float FmaChains(int64_t iterations) {

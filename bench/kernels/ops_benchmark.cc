@@ -14,6 +14,7 @@
 // BM_MemoryRead gives the read bandwidth the decode-time roofline uses.
 #include <immintrin.h>
 
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -25,7 +26,13 @@
 namespace blockserve {
 namespace {
 
-constexpr int kThreads = 2;
+// BLOCKSERVE_BENCH_THREADS=N sets the pool size (default 2, both cores).
+int BenchThreads() {
+  const char* env = std::getenv("BLOCKSERVE_BENCH_THREADS");
+  const int threads = env != nullptr ? std::atoi(env) : 0;
+  return threads > 0 ? threads : 2;
+}
+const int kThreads = BenchThreads();
 constexpr int kHeads = 8;
 constexpr int kHeadDim = 64;
 constexpr int kPageSize = 16;

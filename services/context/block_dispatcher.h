@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "shared/engine/block_job.h"
 
@@ -36,7 +38,18 @@ class BlockDispatcher {
   // Where results go; set before the first Dispatch(). Setting an empty
   // sink waits for deliveries in progress, after which none are made.
   virtual void SetResultSink(ResultSink sink) = 0;
-  virtual void Dispatch(BlockJob job) = 0;
+  // The blocks of one block-decoder step, in `parts` (>= 1) near-equal
+  // parts. Each part is kept together on one worker where it has room: one
+  // batch of 8 decodes faster than two of 4, since every worker streams all
+  // the token decoder's weights (the vocabulary matrix above all) once per
+  // token step, however few its rows. More parts than one spread a step
+  // over idle workers when there are fewer pipeline groups than workers.
+  virtual void DispatchBatch(std::vector<BlockJob> jobs, int parts) = 0;
+  void Dispatch(BlockJob job) {
+    std::vector<BlockJob> jobs;
+    jobs.push_back(std::move(job));
+    DispatchBatch(std::move(jobs), 1);
+  }
   // Forgets the session's block, queued or in flight; no result follows.
   virtual void CancelSession(uint64_t session_id) = 0;
   virtual Stats stats() const = 0;

@@ -1,6 +1,8 @@
 #include "services/context/context_engine.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "services/common/status_mapping.h"
 #include "services/context/context_metrics.h"
@@ -42,14 +44,16 @@ absl::StatusOr<std::unique_ptr<ContextEngine>> ContextEngine::Create(
   ASSIGN_OR_RETURN(auto scheduler,
                    ContextScheduler::Create(decoder, backend, config, options.scheduler));
   if (options.warm_up) RETURN_IF_ERROR(WarmUp(*scheduler));
-  return std::unique_ptr<ContextEngine>(
-      new ContextEngine(std::move(scheduler), config, dispatcher, metrics));
+  return std::unique_ptr<ContextEngine>(new ContextEngine(
+      std::move(scheduler), config, options.pipeline_groups, dispatcher, metrics));
 }
 
 ContextEngine::ContextEngine(std::unique_ptr<ContextScheduler> scheduler, const ModelConfig& config,
-                             BlockDispatcher* dispatcher, ContextMetrics* metrics)
+                             int pipeline_groups, BlockDispatcher* dispatcher,
+                             ContextMetrics* metrics)
     : scheduler_(std::move(scheduler)),
       config_(config),
+      pipeline_groups_(pipeline_groups),
       dispatcher_(dispatcher),
       metrics_(metrics) {
   load_.scheduler = scheduler_->stats();
@@ -144,6 +148,14 @@ void ContextEngine::Deliver(std::vector<GenerationUpdate>& updates) {
   updates.clear();
 }
 
+void ContextEngine::UpdatePipelineGroups() {
+  const int workers = dispatcher_->stats().ready_workers;
+  const int groups = pipeline_groups_ > 0 ? pipeline_groups_ : std::max(2, workers);
+  scheduler_->SetPipelineGroups(groups);
+  // Fewer groups than workers: a step is spread over workers/groups of them.
+  dispatch_parts_ = std::max(1, workers / groups);
+}
+
 void ContextEngine::PublishLoad() {
   const ContextScheduler::Stats stats = scheduler_->stats();
   {
@@ -165,12 +177,24 @@ void ContextEngine::Loop() {
     std::vector<uint64_t> cancels;
     std::vector<BlockResult> results;
     bool stopping;
+    UpdatePipelineGroups();
+    // A group held back for a straggler may step at this time.
+    const std::optional<double> release = scheduler_->NextGroupRelease();
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] {
+      const auto ready = [&] {
         return stopping_ || !arrivals_.empty() || !cancels_.empty() || !results_.empty() ||
                scheduler_->HasStepWork();
-      });
+      };
+      if (release) {
+        wake_.wait_until(lock,
+                         std::chrono::steady_clock::time_point(
+                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>(*release))),
+                         ready);
+      } else {
+        wake_.wait(lock, ready);
+      }
       arrivals.swap(arrivals_);
       cancels.swap(cancels_);
       results.swap(results_);
@@ -226,14 +250,14 @@ void ContextEngine::Loop() {
         metrics_->batch_size_histogram.Observe(blocks);
       }
       for (GenerationUpdate& failure : step.failures) updates.push_back(std::move(failure));
-      for (BlockJob& job : step.jobs) {
+      for (const BlockJob& job : step.jobs) {
         auto clock = clocks_.find(job.session_id);
         if (clock != clocks_.end() && !clock->second.first_job_seen) {
           clock->second.first_job_seen = true;
           if (metrics_ != nullptr) metrics_->queue_seconds.Observe(end - clock->second.arrival_s);
         }
-        dispatcher_->Dispatch(std::move(job));
       }
+      if (!step.jobs.empty()) dispatcher_->DispatchBatch(std::move(step.jobs), dispatch_parts_);
     }
     Deliver(updates);
     PublishLoad();

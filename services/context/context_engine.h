@@ -2,7 +2,12 @@
 // a ContextScheduler (sessions, the block KV cache in a bounded page pool,
 // batched block-decoder passes) and sends every block it produces to a
 // BlockDispatcher (the token workers); decoded blocks come back through the
-// dispatcher's result sink and are applied on the same thread.
+// dispatcher's result sink and are applied on the same thread. The sessions
+// are spread over pipeline groups (ContextScheduler), one per ready token
+// worker and at least two unless set: each step advances one group and
+// dispatches its blocks as one batch (split over several workers only when
+// there are fewer groups than workers), so the block decoder runs one group
+// while the workers decode the others.
 //
 // Start() validates a request and queues it; the session's updates (new
 // tokens, then a final one with the finish reason or an error status)
@@ -43,6 +48,8 @@ class ContextEngine {
     ContextScheduler::Options scheduler;
     // Run one tiny block-decoder pass before serving (start-up warm-up).
     bool warm_up = true;
+    // Pipeline groups; 0: one per ready token worker, at least 2.
+    int pipeline_groups = 0;
   };
 
   // A snapshot of the engine's load, for routing and metrics.
@@ -80,17 +87,20 @@ class ContextEngine {
   };
 
   ContextEngine(std::unique_ptr<ContextScheduler> scheduler, const ModelConfig& config,
-                BlockDispatcher* dispatcher, ContextMetrics* metrics);
+                int pipeline_groups, BlockDispatcher* dispatcher, ContextMetrics* metrics);
   void Loop();
+  void UpdatePipelineGroups();
   void Deliver(std::vector<GenerationUpdate>& updates);
   void PublishLoad();
   static double NowSeconds();
 
   std::unique_ptr<ContextScheduler> scheduler_;  // engine thread only
   const ModelConfig config_;
+  const int pipeline_groups_;
   BlockDispatcher* const dispatcher_;
   ContextMetrics* const metrics_;
   std::map<uint64_t, SessionClock> clocks_;  // engine thread only
+  int dispatch_parts_ = 1;                   // engine thread only
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -125,15 +125,27 @@ std::vector<WorkerPool::WorkerStatus> WorkerPool::workers() const {
   return out;
 }
 
-void WorkerPool::Dispatch(BlockJob job) {
+void WorkerPool::DispatchBatch(std::vector<BlockJob> jobs, int parts) {
   std::vector<BlockResult> failed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) {
-      failed.push_back(FailedBlock(job, absl::UnavailableError("the worker pool is shut down")));
+      for (const BlockJob& job : jobs) {
+        failed.push_back(FailedBlock(job, absl::UnavailableError("the worker pool is shut down")));
+      }
     } else {
       const double now = NowSeconds();
-      pending_.push_back({.job = std::move(job), .since_s = now, .attempts = 0});
+      const size_t count = jobs.size();
+      const size_t part_count = std::clamp<size_t>(parts, 1, std::max<size_t>(count, 1));
+      const uint64_t first_batch = next_batch_;
+      next_batch_ += part_count;
+      for (size_t i = 0; i < count; ++i) {
+        // Job i of `count` in part i * parts / count: contiguous, near-equal.
+        pending_.push_back({.job = std::move(jobs[i]),
+                            .since_s = now,
+                            .attempts = 0,
+                            .batch = first_batch + i * part_count / count});
+      }
       PumpLocked(now);
     }
   }
@@ -190,28 +202,43 @@ void WorkerPool::PumpLocked(double now) {
     const int pick = policy_.Pick(slots);
     if (pick < 0) break;
     Worker& worker = *candidates[pick];
-    Pending next = std::move(pending_.front());
-    pending_.pop_front();
+    // The front block and the rest of its batch (queued together, so
+    // adjacent), as many as the worker has room for, in one message.
+    const uint64_t batch = pending_.front().batch;
+    const size_t room = static_cast<size_t>(options_.max_in_flight_per_worker - worker.outstanding);
+    size_t take = 1;
+    while (batch != 0 && take < room && take < pending_.size() && pending_[take].batch == batch) {
+      ++take;
+    }
     v1::WorkerRequest request;
-    ToProto(next.job, request.mutable_block());
+    if (take == 1) {
+      ToProto(pending_.front().job, request.mutable_block());
+    } else {
+      for (size_t i = 0; i < take; ++i) {
+        ToProto(pending_[i].job, request.mutable_blocks()->add_blocks());
+      }
+    }
     if (!worker.stream->Send(std::move(request))) {
       // The stream is closing; its end will be reported. Try another worker.
       worker.ready = false;
-      pending_.push_front(std::move(next));
       continue;
     }
-    ++worker.outstanding;
-    if (worker.dispatched != nullptr) worker.dispatched->Increment();
-    const uint64_t session = next.job.session_id;
-    in_flight_[session] = {.job = std::move(next.job),
-                           .worker = worker.address,
-                           .sent_s = now,
-                           .attempts = next.attempts + 1};
+    for (size_t i = 0; i < take; ++i) {
+      Pending next = std::move(pending_.front());
+      pending_.pop_front();
+      ++worker.outstanding;
+      if (worker.dispatched != nullptr) worker.dispatched->Increment();
+      const uint64_t session = next.job.session_id;
+      in_flight_[session] = {.job = std::move(next.job),
+                             .worker = worker.address,
+                             .sent_s = now,
+                             .attempts = next.attempts + 1};
+    }
   }
 }
 
 void WorkerPool::RequeueLocked(BlockJob job, int attempts, double now, const absl::Status& cause,
-                               std::vector<BlockResult>& failed) {
+                               uint64_t batch, std::vector<BlockResult>& failed) {
   if (attempts >= options_.max_attempts) {
     failed.push_back(FailedBlock(
         job, absl::Status(cause.code(), absl::StrCat("block ", job.block_index, " failed after ",
@@ -219,7 +246,8 @@ void WorkerPool::RequeueLocked(BlockJob job, int attempts, double now, const abs
     return;
   }
   if (metrics_ != nullptr) metrics_->block_retries.Increment();
-  pending_.push_front({.job = std::move(job), .since_s = now, .attempts = attempts});
+  pending_.push_front(
+      {.job = std::move(job), .since_s = now, .attempts = attempts, .batch = batch});
 }
 
 bool WorkerPool::CompatibleLocked(const v1::ModelInfo& model, const std::string& address) const {
@@ -300,10 +328,12 @@ void WorkerPool::OnStreamDone(const std::string& address, uint64_t generation,
     for (const auto& [session, flight] : in_flight_) {
       if (flight.worker == address) sessions.push_back(session);
     }
+    // Its blocks move on together, as one batch.
+    const uint64_t batch = next_batch_++;
     for (uint64_t session : sessions) {
       InFlight flight = std::move(in_flight_.at(session));
       in_flight_.erase(session);
-      RequeueLocked(std::move(flight.job), flight.attempts, now, cause, failed);
+      RequeueLocked(std::move(flight.job), flight.attempts, now, cause, batch, failed);
     }
     if (worker.removed || shutting_down_) {
       if (worker.removed) EraseWorkerLocked(address);
@@ -379,6 +409,7 @@ void WorkerPool::MaintenanceLoop() {
       for (const auto& [session, flight] : in_flight_) {
         if (now - flight.sent_s > options_.block_timeout_s) late.push_back(session);
       }
+      const uint64_t batch = next_batch_++;
       for (uint64_t session : late) {
         InFlight flight = std::move(in_flight_.at(session));
         in_flight_.erase(session);
@@ -388,7 +419,7 @@ void WorkerPool::MaintenanceLoop() {
         RequeueLocked(std::move(flight.job), flight.attempts, now,
                       absl::DeadlineExceededError(
                           absl::StrCat("no result within ", options_.block_timeout_s, " s")),
-                      failed);
+                      batch, failed);
       }
       // Blocks nobody could take in time.
       std::erase_if(pending_, [&](Pending& p) {

@@ -1,10 +1,11 @@
 // WorkerPool: the context service's BlockDispatcher over gRPC token workers.
 //
 // One long-lived bidirectional stream per worker (WorkerStream) carries the
-// blocks of every session; a block goes to the ready worker with the fewest
-// blocks outstanding, at most max_in_flight_per_worker per worker
-// (LeastOutstandingPolicy). When no worker has room, blocks wait in a queue
-// (at most one per session, so the queue is bounded by the sessions); a
+// blocks of every session; a batch (the blocks of one block-decoder step)
+// goes to the ready worker with the fewest blocks outstanding
+// (LeastOutstandingPolicy), in one message, and only what does not fit
+// under its max_in_flight_per_worker bound spills to the next worker. When no worker has room,
+// blocks wait in a queue (at most one per session, so the queue is bounded by the sessions); a
 // block that waits longer than no_worker_timeout fails its session with
 // UNAVAILABLE.
 //
@@ -92,7 +93,7 @@ class WorkerPool final : public BlockDispatcher, private WorkerStream::Listener 
 
   // BlockDispatcher.
   void SetResultSink(ResultSink sink) override;
-  void Dispatch(BlockJob job) override;
+  void DispatchBatch(std::vector<BlockJob> jobs, int parts) override;
   void CancelSession(uint64_t session_id) override;
   Stats stats() const override;
 
@@ -108,6 +109,7 @@ class WorkerPool final : public BlockDispatcher, private WorkerStream::Listener 
     BlockJob job;
     double since_s = 0;
     int attempts = 0;
+    uint64_t batch = 0;  // blocks of one batch are queued adjacent; 0: alone
   };
 
   // WorkerStream::Listener (gRPC threads).
@@ -121,7 +123,7 @@ class WorkerPool final : public BlockDispatcher, private WorkerStream::Listener 
   // `failed` and delivered by the caller after unlocking.
   void PumpLocked(double now);
   void RequeueLocked(BlockJob job, int attempts, double now, const absl::Status& cause,
-                     std::vector<BlockResult>& failed);
+                     uint64_t batch, std::vector<BlockResult>& failed);
   void CancelAtWorkerLocked(const std::string& address, uint64_t session_id);
   void EraseWorkerLocked(const std::string& address);
   bool CompatibleLocked(const v1::ModelInfo& model, const std::string& address) const;
@@ -140,6 +142,7 @@ class WorkerPool final : public BlockDispatcher, private WorkerStream::Listener 
   std::map<uint64_t, InFlight> in_flight_;                  // by session; guarded by mutex_
   std::deque<Pending> pending_;                             // guarded by mutex_
   LeastOutstandingPolicy policy_;                           // guarded by mutex_
+  uint64_t next_batch_ = 1;                                 // guarded by mutex_
   int live_streams_ = 0;                                    // guarded by mutex_
   bool shutting_down_ = false;                              // guarded by mutex_
 

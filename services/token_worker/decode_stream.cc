@@ -41,6 +41,13 @@ void DecodeStream::OnReadDone(bool ok) {
   }
   if (request_.has_block()) {
     engine_->Submit(connection_, FromProto(request_.block()));
+  } else if (request_.has_blocks()) {
+    std::vector<BlockJob> jobs;
+    jobs.reserve(request_.blocks().blocks_size());
+    for (const v1::DecodeBlock& block : request_.blocks().blocks()) {
+      jobs.push_back(FromProto(block));
+    }
+    engine_->SubmitBatch(connection_, std::move(jobs));
   } else if (request_.has_cancel()) {
     engine_->Cancel(connection_, request_.cancel().session_id());
   }

@@ -67,11 +67,19 @@ void WorkerEngine::Disconnect(uint64_t connection) {
 }
 
 void WorkerEngine::Submit(uint64_t connection, BlockJob job) {
+  std::vector<BlockJob> jobs;
+  jobs.push_back(std::move(job));
+  SubmitBatch(connection, std::move(jobs));
+}
+
+void WorkerEngine::SubmitBatch(uint64_t connection, std::vector<BlockJob> jobs) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ++pending_submits_;
-  Op op = MakeOp(Op::Kind::kSubmit, connection);
-  op.job = std::move(job);
-  inbox_.push_back(std::move(op));
+  for (BlockJob& job : jobs) {
+    ++pending_submits_;
+    Op op = MakeOp(Op::Kind::kSubmit, connection);
+    op.job = std::move(job);
+    inbox_.push_back(std::move(op));
+  }
   wake_.notify_one();
 }
 

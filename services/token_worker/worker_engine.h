@@ -60,6 +60,8 @@ class WorkerEngine {
   void Disconnect(uint64_t connection);
   // Queues a block; a block the model cannot decode comes back failed.
   void Submit(uint64_t connection, BlockJob job);
+  // Queues blocks together: the next forward pass starts with all of them.
+  void SubmitBatch(uint64_t connection, std::vector<BlockJob> jobs);
   void Cancel(uint64_t connection, uint64_t session_id);
 
   // Marks the worker as draining and sends every connection a load update

@@ -1,6 +1,8 @@
 #include "shared/engine/context_scheduler.h"
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "shared/common/logging.h"
@@ -14,6 +16,9 @@ absl::StatusOr<std::unique_ptr<ContextScheduler>> ContextScheduler::Create(
   if (options.max_sessions < 1 || options.max_step_blocks < 1 || options.page_size < 1) {
     return absl::InvalidArgumentError(
         "max_sessions, max_step_blocks and page_size must be at least 1");
+  }
+  if (options.pipeline_groups < 0 || !(options.group_wait_s >= 0)) {
+    return absl::InvalidArgumentError("pipeline_groups and group_wait_s must not be negative");
   }
   ASSIGN_OR_RETURN(PagedKvCache cache,
                    PagedKvCache::CreateWithBudget(backend, decoder.stack_config(),
@@ -70,23 +75,117 @@ bool ContextScheduler::CancelSession(uint64_t id) {
   return true;
 }
 
+double ContextScheduler::Now() const {
+  if (options_.clock) return options_.clock();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<ContextScheduler::GroupCounts> ContextScheduler::CountGroups() const {
+  std::vector<GroupCounts> groups(std::max(1, options_.pipeline_groups));
+  for (const auto& [id, session] : sessions_) {
+    if (session.state == State::kWaiting) continue;
+    GroupCounts& group = groups[session.group];
+    ++group.sessions;
+    switch (session.state) {
+      case State::kWaiting:
+        break;
+      case State::kDecoding:
+        ++group.in_flight;
+        break;
+      case State::kPrefill:
+        ++group.prefill;
+        break;
+      case State::kReady:
+        if (group.ready++ == 0 || session.ready_since_s < group.oldest_ready_s) {
+          group.oldest_ready_s = session.ready_since_s;
+        }
+        break;
+    }
+  }
+  return groups;
+}
+
+ContextScheduler::GroupPick ContextScheduler::PickGroup(double now) const {
+  const std::vector<GroupCounts> groups = CountGroups();
+  const int n = static_cast<int>(groups.size());
+  // Round robin from the group after the last one stepped, so groups
+  // admitted together alternate.
+  for (int k = 1; k <= n; ++k) {
+    const int g = (last_group_ + k) % n;
+    const GroupCounts& group = groups[g];
+    // Blocks come back and step together, once all of the group's blocks
+    // are back or a straggler kept the others waiting group_wait_s.
+    const bool whole = group.ready + group.prefill > 0 &&
+                       (group.in_flight == 0 ||
+                        (group.ready > 0 && now - group.oldest_ready_s >= options_.group_wait_s));
+    if (whole) return {.group = g, .prefill_only = false};
+    // Prompts never wait: their first block joins the group's batches later.
+    if (group.prefill > 0) return {.group = g, .prefill_only = true};
+  }
+  return {};
+}
+
+std::optional<double> ContextScheduler::NextGroupRelease() const {
+  if (!Grouped()) return std::nullopt;
+  std::optional<double> earliest;
+  for (const GroupCounts& group : CountGroups()) {
+    if (group.ready == 0 || group.in_flight == 0) continue;
+    const double release = group.oldest_ready_s + options_.group_wait_s;
+    if (!earliest || release < *earliest) earliest = release;
+  }
+  return earliest;
+}
+
+void ContextScheduler::SetPipelineGroups(int groups) {
+  groups = std::max(groups, 0);
+  if (groups == options_.pipeline_groups) return;
+  options_.pipeline_groups = groups;
+  // Deal the active sessions out again, round robin in id order.
+  int next = 0;
+  for (auto& [id, session] : sessions_) {
+    if (session.state == State::kWaiting) continue;
+    session.group = Grouped() ? next++ % groups : 0;
+  }
+}
+
+bool ContextScheduler::CanAdmit() const {
+  if (waiting_.empty() || active_sessions_ >= options_.max_sessions) return false;
+  const Session& next = sessions_.at(waiting_.front());
+  return cache_.PagesFor(EntriesNeeded(next)) <= cache_.free_pages();
+}
+
 void ContextScheduler::Admit() {
+  std::vector<GroupCounts> groups;
+  if (Grouped() && !waiting_.empty()) groups = CountGroups();
+  const double now = Now();
   while (!waiting_.empty() && active_sessions_ < options_.max_sessions) {
     Session& session = sessions_.at(waiting_.front());
     if (!cache_.Reserve(session.kv, EntriesNeeded(session)).ok()) return;  // wait for memory
     session.state = State::kPrefill;
+    session.ready_since_s = now;
+    if (Grouped()) {
+      // The smallest group; among equals one with nothing in flight, so the
+      // prompt is read at once.
+      int best = 0;
+      for (int g = 1; g < static_cast<int>(groups.size()); ++g) {
+        const auto key = [&](int i) {
+          return std::make_pair(groups[i].sessions, groups[i].in_flight > 0);
+        };
+        if (key(g) < key(best)) best = g;
+      }
+      session.group = best;
+      ++groups[best].sessions;
+    }
     ++active_sessions_;
     waiting_.pop_front();
   }
 }
 
 bool ContextScheduler::HasStepWork() const {
+  if (CanAdmit()) return true;
+  if (Grouped()) return PickGroup(Now()).group >= 0;
   for (const auto& [id, session] : sessions_) {
     if (session.state == State::kPrefill || session.state == State::kReady) return true;
-  }
-  if (!waiting_.empty() && active_sessions_ < options_.max_sessions) {
-    const Session& next = sessions_.at(waiting_.front());
-    return cache_.PagesFor(EntriesNeeded(next)) <= cache_.free_pages();
   }
   return false;
 }
@@ -111,20 +210,27 @@ BlockJob ContextScheduler::MakeJob(Session& session, std::vector<float> context)
 ContextScheduler::StepOutput ContextScheduler::Step() {
   StepOutput output;
   Admit();
+  // One group at a time when grouped (-1: none may step yet).
+  const GroupPick pick = Grouped() ? PickGroup(Now()) : GroupPick{.group = 0};
+  const int group = pick.group;
+  if (Grouped() && group >= 0) last_group_ = group;
+  const auto in_step = [&](const Session& session) { return !Grouped() || session.group == group; };
   // Decode steps first (one block each, latency-critical), then prefill
   // chunks with what is left of the step's block budget.
   std::vector<Session*> step_sessions;
   std::vector<BlockDecoder::Input> inputs;
-  int budget = options_.max_step_blocks;
+  int budget = group < 0 ? 0 : options_.max_step_blocks;
   const int block_length = config_.block_length;
   for (auto& [id, session] : sessions_) {
-    if (session.state != State::kReady || budget == 0) continue;
+    if (session.state != State::kReady || budget == 0 || !in_step(session) || pick.prefill_only) {
+      continue;
+    }
     inputs.push_back({&session.kv, session.pending_block, OutputRows::kLast});
     step_sessions.push_back(&session);
     --budget;
   }
   for (auto& [id, session] : sessions_) {
-    if (session.state != State::kPrefill || budget == 0) continue;
+    if (session.state != State::kPrefill || budget == 0 || !in_step(session)) continue;
     const int64_t total = static_cast<int64_t>(session.padded_prompt.size()) / block_length;
     const int64_t chunk = std::min<int64_t>(budget, total - session.prefilled_blocks);
     const bool last = session.prefilled_blocks + chunk == total;
@@ -135,7 +241,7 @@ ContextScheduler::StepOutput ContextScheduler::Step() {
     step_sessions.push_back(&session);
     budget -= static_cast<int>(chunk);
   }
-  last_step_blocks_ = options_.max_step_blocks - budget;
+  last_step_blocks_ = group < 0 ? 0 : options_.max_step_blocks - budget;
   if (inputs.empty()) return output;
 
   absl::StatusOr<Tensor> contexts = decoder_.Forward(backend_, cache_, inputs);
@@ -182,6 +288,7 @@ std::optional<GenerationUpdate> ContextScheduler::CompleteBlock(BlockResult resu
     return std::nullopt;  // a duplicate or stale result (e.g. a retried block)
   }
   session.state = State::kReady;
+  session.ready_since_s = Now();
   --decoding_blocks_;
   GenerationUpdate update;
   update.request_id = session.id;

@@ -11,13 +11,31 @@
 // never runs out of memory midway. A session's pages are freed the moment
 // it finishes, fails or is cancelled.
 //
+// Pipeline groups. When the blocks are decoded elsewhere (the context
+// service's token workers), stepping every session the moment its block
+// comes back leaves the two stages waiting for each other and splits the
+// workers' batches into fragments (each worker streams the whole vocabulary
+// matrix per token step, however few rows it has). With pipeline_groups
+// N >= 2, admitted sessions are spread over N groups and one Step() advances
+// one group only, once all of that group's blocks are back: while one
+// group's blocks are at the workers, the block decoder runs another group,
+// and each step's blocks leave together as one batch. A group whose ready
+// sessions have waited group_wait_s for a straggler (a retried block) steps
+// without it. Prompts never wait: a group with blocks out may still step
+// its prompts alone, and their first blocks join the group's rhythm from
+// then on. Groups with work step in turn. N <= 1: every ready session steps
+// at once (the in-process engine, which decodes every block before the
+// next step).
+//
 // Knows nothing of threads or transports: the in-process engine and the
-// context service each drive it from one thread.
+// context service each drive it from one thread. Time comes from
+// Options::clock, so tests control it.
 #ifndef BLOCKSERVE_SHARED_ENGINE_CONTEXT_SCHEDULER_H_
 #define BLOCKSERVE_SHARED_ENGINE_CONTEXT_SCHEDULER_H_
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +57,9 @@ class ContextScheduler {
     int page_size = 16;                           // blocks per KV page
     int max_sessions = 256;                       // admitted (in the cache) at once
     int max_step_blocks = 256;                    // block rows per forward pass
+    int pipeline_groups = 1;                      // see the class comment
+    double group_wait_s = 0.05;                   // straggler bound of a group
+    std::function<double()> clock;                // seconds; empty: steady clock
   };
 
   struct Stats {
@@ -52,8 +73,8 @@ class ContextScheduler {
 
   // What one Step() produced.
   struct StepOutput {
-    std::vector<BlockJob> jobs;               // blocks ready for token decoding
-    std::vector<GenerationUpdate> failures;   // sessions that failed in this step
+    std::vector<BlockJob> jobs;              // blocks ready for token decoding
+    std::vector<GenerationUpdate> failures;  // sessions that failed in this step
   };
 
   static absl::StatusOr<std::unique_ptr<ContextScheduler>> Create(const BlockDecoder& decoder,
@@ -78,6 +99,14 @@ class ContextScheduler {
 
   // True when Step() would do something now.
   bool HasStepWork() const;
+  // With pipeline groups: the earliest time at which a group now held back
+  // for its blocks at the workers may step without them (see group_wait_s);
+  // nullopt when no group is held back.
+  std::optional<double> NextGroupRelease() const;
+  // Changes the number of pipeline groups; active sessions are spread over
+  // the new groups at once (a session with a block in flight keeps it).
+  void SetPipelineGroups(int groups);
+  int pipeline_groups() const { return options_.pipeline_groups; }
   bool HasSessions() const { return !sessions_.empty(); }
   Stats stats() const;
   const ModelConfig& config() const { return config_; }
@@ -91,9 +120,25 @@ class ContextScheduler {
     State state = State::kWaiting;
     KvSequence kv;
     int64_t prefilled_blocks = 0;
-    int32_t generated = 0;               // tokens emitted so far
+    int32_t generated = 0;  // tokens emitted so far
     uint64_t next_block_index = 0;
     std::vector<int32_t> pending_block;  // decoded, not yet appended
+    int group = 0;                       // pipeline group, set on admission
+    double ready_since_s = 0;            // when it last became ready to step
+  };
+  // One pipeline group's admitted sessions, counted on demand.
+  struct GroupCounts {
+    int sessions = 0;
+    int in_flight = 0;  // blocks at the token decoder
+    int ready = 0;      // decoded blocks back, to append
+    int prefill = 0;    // prompts (or their remaining chunks) to read
+    double oldest_ready_s = 0;
+  };
+  // What the next grouped Step() does: one group (-1: none may step), all of
+  // its work or only its prompts (its other blocks are still out).
+  struct GroupPick {
+    int group = -1;
+    bool prefill_only = false;
   };
 
   ContextScheduler(const BlockDecoder& decoder, Backend& backend, const ModelConfig& config,
@@ -105,6 +150,11 @@ class ContextScheduler {
         cache_(std::move(cache)) {}
 
   int64_t EntriesNeeded(const Session& session) const;
+  bool Grouped() const { return options_.pipeline_groups >= 2; }
+  double Now() const;
+  std::vector<GroupCounts> CountGroups() const;
+  GroupPick PickGroup(double now) const;
+  bool CanAdmit() const;
   void Admit();
   void Finish(uint64_t id);
   BlockJob MakeJob(Session& session, std::vector<float> context);
@@ -119,6 +169,7 @@ class ContextScheduler {
   int active_sessions_ = 0;
   int decoding_blocks_ = 0;
   int last_step_blocks_ = 0;
+  int last_group_ = -1;  // the group the last grouped Step() advanced
 };
 
 }  // namespace blockserve

@@ -56,10 +56,10 @@ TEST_P(CliFixtureTest, ScoreJsonMatchesReference) {
 TEST_P(CliFixtureTest, RunGreedyJsonMatchesReference) {
   const nlohmann::json expected = Expected(GetParam());
   for (const auto& item : expected["greedy"]) {
-    auto result = RunBlockserve({"run", "--model", Fixture(GetParam()), "--tokens",
-                                 Join(item["prompt"]), "--max-new-tokens",
-                                 std::to_string(item["max_new_tokens"].get<int>()), "--greedy",
-                                 "--ignore-eos", "--json", "--threads", "1"});
+    auto result =
+        RunBlockserve({"run", "--model", Fixture(GetParam()), "--tokens", Join(item["prompt"]),
+                       "--max-new-tokens", std::to_string(item["max_new_tokens"].get<int>()),
+                       "--greedy", "--ignore-eos", "--json", "--threads", "1"});
     ASSERT_EQ(result.exit_code, 0) << result.err;
     const nlohmann::json out = nlohmann::json::parse(result.out);
     EXPECT_EQ(out["tokens"], item["tokens"]);
@@ -117,6 +117,12 @@ TEST(CliErrorsTest, ClearMessagesAndExitCodes) {
       {{"score", "--model", model, "--tokens", ""}, 2, "exactly one of"},
       {{"score", "--tokens", "1 2"}, 2, "missing required option --model"},
       {{"frobnicate"}, 2, "unknown command"},
+      {{"context", "--model", model, "--workers", "127.0.0.1:1", "--pipeline-groups", "-1"},
+       2,
+       "--pipeline-groups and --group-wait-ms must not be negative"},
+      {{"context", "--model", model, "--workers", "127.0.0.1:1", "--group-wait-ms", "-5"},
+       2,
+       "--pipeline-groups and --group-wait-ms must not be negative"},
   };
   for (const Case& c : cases) {
     auto result = RunBlockserve(c.args);
@@ -126,7 +132,7 @@ TEST(CliErrorsTest, ClearMessagesAndExitCodes) {
 }
 
 TEST(CliErrorsTest, HelpListsOptions) {
-  for (const char* command : {"run", "score"}) {
+  for (const char* command : {"run", "score", "context"}) {
     auto result = RunBlockserve({command, "--help"});
     EXPECT_EQ(result.exit_code, 0);
     EXPECT_THAT(result.out, HasSubstr("--model"));

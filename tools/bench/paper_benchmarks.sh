@@ -12,7 +12,8 @@
 #   table     the six presets, both scenarios, batch 8
 #   sweep     block_main_b4_19 and vanilla_70, 128/128, batch 1..64
 #   stack     block_main_b4_19 through `blockserve up` (2 workers, 1 thread per
-#             service) vs in process (2 threads), 128/128, 16 streams, 2 rounds
+#             service) vs in process (2 threads), 128/128, 16, 32 and 64 streams,
+#             2 alternating rounds each
 #   kernels   gemm_benchmark and ops_benchmark
 # env: BLOCKSERVE_BIN (build/bin/blockserve), BENCH_DIR (build/bench),
 #      MODELS (/tmp/blockserve-presets: random-weight presets, made if missing),
@@ -86,16 +87,19 @@ for section in "${SECTIONS[@]}"; do
       m=$(model block_main_b4_19)
       rm -f "$OUT/up.json"
       "$BIN" up --model "$m" --workers 2 --threads 1 --weight-dtype "$DTYPE" \
-        --gateway-arg=--max-concurrent=64 --port-file "$OUT/up.json" >"$OUT/up.log" 2>&1 &
+        --gateway-arg=--max-concurrent=128 --port-file "$OUT/up.json" >"$OUT/up.log" 2>&1 &
       up_pid=$!
       for _ in $(seq 600); do [[ -s "$OUT/up.json" ]] && break; sleep 0.2; done
       gateway=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['gateway'])" "$OUT/up.json")
-      for round in 1 2; do
-        point "stack_engine_$round" block_main_b4_19 "$DTYPE" 3 --prompt-len 128 --gen-len 128 --batch 16
-        cmd=("$BIN" bench --gateway "$gateway" --model "$m" --prompt-len 128 --gen-len 128 --batch 16
-             --repeat 3 --json --out "$OUT/stack_gateway_$round.json")
-        echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] ${cmd[*]}" | tee -a "$OUT/commands.log" >&2
-        "${cmd[@]}" >/dev/null
+      for streams in 16 32 64; do
+        for round in 1 2; do
+          point "stack_engine_b${streams}_$round" block_main_b4_19 "$DTYPE" 3 --prompt-len 128 \
+            --gen-len 128 --batch "$streams"
+          cmd=("$BIN" bench --gateway "$gateway" --model "$m" --prompt-len 128 --gen-len 128
+               --batch "$streams" --repeat 3 --json --out "$OUT/stack_gateway_b${streams}_$round.json")
+          echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] ${cmd[*]}" | tee -a "$OUT/commands.log" >&2
+          "${cmd[@]}" >/dev/null
+        done
       done
       kill -TERM "$up_pid"
       wait "$up_pid" || true

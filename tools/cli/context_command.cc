@@ -16,6 +16,7 @@ int ContextCommand(const Args& args) {
   services::ContextServerOptions options;
   std::string workers;
   int64_t kv_cache_mb = options.engine.scheduler.kv_cache_bytes >> 20;
+  double group_wait_ms = options.engine.scheduler.group_wait_s * 1e3;
   ArgParser parser("blockserve context",
                    "Runs a context service: holds sessions and their block KV cache, batches "
                    "block-decoder work across sessions and streams each context embedding to "
@@ -37,6 +38,12 @@ int ContextCommand(const Args& args) {
                 "sessions admitted to the KV cache at once (more wait)");
   parser.AddInt("max-step-blocks", &options.engine.scheduler.max_step_blocks,
                 "block rows per block-decoder forward pass (long prompts are chunked)");
+  parser.AddInt("pipeline-groups", &options.engine.pipeline_groups,
+                "session groups stepped in turn, so the block decoder runs one group while the "
+                "token workers decode the others (0: one per ready worker, at least 2)");
+  parser.AddDouble("group-wait-ms", &group_wait_ms,
+                   "milliseconds a group's ready sessions wait for a late block of the group "
+                   "before stepping without it");
   parser.AddInt("max-in-flight-per-worker", &options.pool.max_in_flight_per_worker,
                 "blocks in flight at one token worker at most");
   parser.AddDouble("block-timeout", &options.pool.block_timeout_s,
@@ -59,6 +66,12 @@ int ContextCommand(const Args& args) {
     std::fprintf(stderr, "blockserve context: --worker-resolve-interval must be at least 0.05\n");
     return 2;
   }
+  if (options.engine.pipeline_groups < 0 || !(group_wait_ms >= 0)) {
+    std::fprintf(stderr,
+                 "blockserve context: --pipeline-groups and --group-wait-ms must not be "
+                 "negative\n");
+    return 2;
+  }
   if (kv_cache_mb < 1 || options.pool.max_in_flight_per_worker < 1 ||
       options.pool.max_attempts < 1) {
     std::fprintf(stderr,
@@ -68,6 +81,7 @@ int ContextCommand(const Args& args) {
   }
   options.workers = *std::move(targets);
   options.engine.scheduler.kv_cache_bytes = kv_cache_mb << 20;
+  options.engine.scheduler.group_wait_s = group_wait_ms * 1e-3;
   return services::RunContextService(options, MakeModelLoader(model_flags));
 }
 

@@ -137,6 +137,38 @@ TEST_P(ContextEngineTest, SameTokensAsTheInProcessEngine) {
   EXPECT_EQ(engine_->open_sessions(), 0);
 }
 
+TEST_P(ContextEngineTest, AnyNumberOfPipelineGroupsGivesTheSameTokensInBatches) {
+  const auto requests = MixedRequests(12);
+  const auto expected = Reference(requests);
+  for (int groups : {1, 3, 12}) {
+    dispatcher_ = std::make_unique<LocalDispatcher>(FixtureDir(GetParam()));
+    ContextEngine::Options options;
+    options.pipeline_groups = groups;
+    const auto got = RunAll(MakeEngine(options), requests);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      ASSERT_TRUE(got[i].status.ok())
+          << groups << " groups, request " << i << ": " << got[i].status;
+      EXPECT_EQ(got[i].tokens, expected[i].tokens) << groups << " groups, request " << i;
+    }
+    // A step's blocks leave together: fewer batches than blocks, except
+    // with a group per session.
+    if (groups < 12) EXPECT_LT(dispatcher_->batches(), dispatcher_->dispatched()) << groups;
+    engine_.reset();
+  }
+}
+
+TEST_P(ContextEngineTest, AStepIsSplitOverWorkersOnlyWhenGroupsAreFewer) {
+  dispatcher_->set_ready_workers(4);
+  ContextEngine::Options options;
+  options.pipeline_groups = 1;
+  RunAll(MakeEngine(options), MixedRequests(4));
+  EXPECT_EQ(dispatcher_->last_parts(), 4);
+  engine_.reset();
+  options.pipeline_groups = 0;  // one group per worker: a step is one part
+  RunAll(MakeEngine(options), MixedRequests(4));
+  EXPECT_EQ(dispatcher_->last_parts(), 1);
+}
+
 TEST_P(ContextEngineTest, ChunkedPrefillAndATightMemoryBudgetGiveTheSameTokens) {
   const auto requests = MixedRequests(8);
   const auto expected = Reference(requests);

@@ -38,19 +38,25 @@ class LocalDispatcher : public BlockDispatcher {
     std::lock_guard<std::mutex> lock(mutex_);
     sink_ = std::move(sink);
   }
-  void Dispatch(BlockJob job) override {
+  void DispatchBatch(std::vector<BlockJob> jobs, int parts) override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      ++dispatched_;
-      in_flight_.insert(job.session_id);
+      ++batches_;
+      last_parts_ = parts;
+      for (const BlockJob& job : jobs) {
+        ++dispatched_;
+        in_flight_.insert(job.session_id);
+      }
     }
     if (mode_ == Mode::kFail) {
-      Deliver({.session_id = job.session_id,
-               .block_index = job.block_index,
-               .status = absl::UnavailableError("injected: no token worker")});
+      for (const BlockJob& job : jobs) {
+        Deliver({.session_id = job.session_id,
+                 .block_index = job.block_index,
+                 .status = absl::UnavailableError("injected: no token worker")});
+      }
       return;
     }
-    engine_->Submit(connection_, std::move(job));
+    engine_->SubmitBatch(connection_, std::move(jobs));
   }
   void CancelSession(uint64_t session_id) override {
     {
@@ -64,7 +70,7 @@ class LocalDispatcher : public BlockDispatcher {
     std::lock_guard<std::mutex> lock(mutex_);
     return {.queued_blocks = 0,
             .in_flight_blocks = static_cast<int>(in_flight_.size()),
-            .ready_workers = 1};
+            .ready_workers = ready_workers_.load()};
   }
 
   std::set<uint64_t> cancelled() const {
@@ -75,6 +81,16 @@ class LocalDispatcher : public BlockDispatcher {
     std::lock_guard<std::mutex> lock(mutex_);
     return dispatched_;
   }
+  int batches() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return batches_;
+  }
+  int last_parts() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_parts_;
+  }
+  // Ready workers reported in stats() (the engine sizes its groups by it).
+  void set_ready_workers(int workers) { ready_workers_ = workers; }
 
  private:
   void Deliver(BlockResult result) {
@@ -95,6 +111,9 @@ class LocalDispatcher : public BlockDispatcher {
   std::set<uint64_t> in_flight_;
   std::set<uint64_t> cancelled_;
   int dispatched_ = 0;
+  int batches_ = 0;
+  int last_parts_ = 0;
+  std::atomic<int> ready_workers_{1};
 };
 
 }  // namespace blockserve::services::testing

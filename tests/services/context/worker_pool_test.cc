@@ -4,6 +4,7 @@
 // and incompatible-worker timeouts, cancellation.
 #include "services/context/worker_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -88,6 +89,7 @@ class SilentWorker final : public v1::TokenWorker::CallbackService {
   }
   const std::string& address() const { return address_; }
   int received() const { return received_.load(); }
+  int batches() const { return batches_.load(); }  // multi-block messages
 
   grpc::ServerBidiReactor<v1::WorkerRequest, v1::WorkerReply>* DecodeBlocks(
       grpc::CallbackServerContext*) override {
@@ -106,6 +108,10 @@ class SilentWorker final : public v1::TokenWorker::CallbackService {
           return;
         }
         if (request_.has_block()) owner_->received_.fetch_add(1);
+        if (request_.has_blocks()) {
+          owner_->received_.fetch_add(request_.blocks().blocks_size());
+          owner_->batches_.fetch_add(1);
+        }
         StartRead(&request_);
       }
       void OnWriteDone(bool ok) override { writes_.OnWriteDone(ok); }
@@ -129,6 +135,7 @@ class SilentWorker final : public v1::TokenWorker::CallbackService {
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::atomic<int> received_{0};
+  std::atomic<int> batches_{0};
 };
 
 // Collects results delivered by the pool.
@@ -217,6 +224,68 @@ TEST_F(WorkerPoolTest, BlocksSpreadOverTheWorkersAndDecodeCorrectly) {
   EXPECT_EQ(a.blocks_ok() + b.blocks_ok(), 24);
   EXPECT_EQ(pool.stats().in_flight_blocks, 0);
   EXPECT_EQ(pool.stats().queued_blocks, 0);
+}
+
+TEST_F(WorkerPoolTest, ABatchGoesToOneWorkerInOneMessageAndSpillsPastItsBound) {
+  InProcessWorker a, b;
+  WorkerPool::Options options = Options();
+  options.max_in_flight_per_worker = 6;
+  WorkerPool pool(options, &metrics_);
+  Results results;
+  pool.SetResultSink(results.Sink());
+  pool.UpdateWorkers({a.address(), b.address()});
+  ASSERT_TRUE(AllReady(pool, 2));
+  std::vector<BlockJob> jobs;
+  std::vector<BlockJob> batch;
+  for (uint64_t s = 1; s <= 4; ++s) batch.push_back(MakeJob(ContextSize(), s, 10 + s, 4));
+  jobs.insert(jobs.end(), batch.begin(), batch.end());
+  pool.DispatchBatch(std::move(batch), 1);
+  ASSERT_TRUE(results.WaitFor(4));
+  // All four at one worker (not spread 2 + 2 by least-outstanding).
+  EXPECT_EQ(std::max(a.blocks_ok(), b.blocks_ok()), 4);
+  EXPECT_EQ(std::min(a.blocks_ok(), b.blocks_ok()), 0);
+
+  // Ten blocks, six at most per worker: six go one way, four the other.
+  batch.clear();
+  for (uint64_t s = 5; s <= 14; ++s) batch.push_back(MakeJob(ContextSize(), s, 10 + s, 4));
+  jobs.insert(jobs.end(), batch.begin(), batch.end());
+  pool.DispatchBatch(std::move(batch), 1);
+  ASSERT_TRUE(results.WaitFor(jobs.size()));
+  EXPECT_EQ(a.blocks_ok() + b.blocks_ok(), 14);
+  EXPECT_GE(std::min(a.blocks_ok(), b.blocks_ok()), 4);
+
+  // In two parts: three and three, each part on its own worker.
+  const int a_before = a.blocks_ok();
+  batch.clear();
+  for (uint64_t s = 15; s <= 20; ++s) batch.push_back(MakeJob(ContextSize(), s, 10 + s, 4));
+  jobs.insert(jobs.end(), batch.begin(), batch.end());
+  pool.DispatchBatch(std::move(batch), 2);
+  ASSERT_TRUE(results.WaitFor(jobs.size()));
+  EXPECT_EQ(a.blocks_ok() - a_before, 3);
+  EXPECT_EQ(a.blocks_ok() + b.blocks_ok(), 20);
+  for (const BlockJob& job : jobs) {
+    const BlockResult& got = results.by_session.at(job.session_id);
+    ASSERT_TRUE(got.status.ok()) << got.status;
+    EXPECT_EQ(got.tokens, DecodeAlone(ModelDir(kModel), job).tokens) << job.session_id;
+  }
+}
+
+TEST_F(WorkerPoolTest, ABatchTravelsAsOneMessage) {
+  SilentWorker silent(info_);
+  WorkerPool::Options options = Options();
+  options.max_in_flight_per_worker = 8;
+  WorkerPool pool(options, &metrics_);
+  Results results;
+  pool.SetResultSink(results.Sink());
+  pool.UpdateWorkers({silent.address()});
+  ASSERT_TRUE(AllReady(pool, 1));
+  std::vector<BlockJob> batch;
+  for (uint64_t s = 1; s <= 5; ++s) batch.push_back(MakeJob(ContextSize(), s, s));
+  pool.DispatchBatch(std::move(batch), 1);
+  pool.Dispatch(MakeJob(ContextSize(), 6, 6));  // alone: the single-block message
+  ASSERT_TRUE(Eventually([&] { return silent.received() == 6; }));
+  EXPECT_EQ(silent.batches(), 1);
+  EXPECT_EQ(pool.stats().in_flight_blocks, 6);
 }
 
 TEST_F(WorkerPoolTest, BlocksOfABrokenStreamAreRetriedOnAnotherWorker) {

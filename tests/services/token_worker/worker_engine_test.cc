@@ -24,12 +24,14 @@ struct Inbox {
   std::condition_variable changed;
   std::map<uint64_t, BlockResult> results;  // by session
   int replies = 0;
+  int replies_with_results = 0;
   WorkerEngine::Load last_load;
 
   WorkerEngine::Sink Sink() {
     return [this](std::vector<BlockResult> batch, const WorkerEngine::Load& load) {
       std::lock_guard<std::mutex> lock(mutex);
       ++replies;
+      if (!batch.empty()) ++replies_with_results;
       last_load = load;
       for (BlockResult& r : batch) results[r.session_id] = std::move(r);
       changed.notify_all();
@@ -85,6 +87,21 @@ TEST_F(WorkerEngineTest, BatchedBlocksDecodeAsTheyWouldAlone) {
     for (size_t i = 0; i < alone.logprobs.size(); ++i) {
       EXPECT_NEAR(batched.logprobs[i], alone.logprobs[i], 1e-5);
     }
+  }
+  EXPECT_EQ(engine_->outstanding(), 0);
+}
+
+TEST_F(WorkerEngineTest, ASubmittedBatchDecodesInTheSameForwardPasses) {
+  Inbox inbox;
+  const uint64_t connection = engine_->Connect(inbox.Sink());
+  std::vector<BlockJob> jobs;
+  for (uint64_t s = 1; s <= 6; ++s) jobs.push_back(Job(s, 200 + s, 4));
+  engine_->SubmitBatch(connection, jobs);
+  ASSERT_TRUE(inbox.WaitFor(jobs.size()));
+  // All six started in one pass, so all six finished in one: one reply.
+  EXPECT_EQ(inbox.replies_with_results, 1);
+  for (const BlockJob& job : jobs) {
+    EXPECT_EQ(inbox.results.at(job.session_id).tokens, Alone(job).tokens) << job.session_id;
   }
   EXPECT_EQ(engine_->outstanding(), 0);
 }
