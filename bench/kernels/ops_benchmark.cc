@@ -61,17 +61,22 @@ struct AttentionCase {
   AttentionLayout layout;
 };
 
-AttentionCase MakeAttentionCase(Backend& backend, int seqs, int q_len, int kv_len) {
+AttentionCase MakeAttentionCase(Backend& backend, int seqs, int q_len, int kv_len,
+                                DType kv_dtype = DType::kF32) {
   AttentionCase c;
   const int pages_per_seq = (kv_len + kPageSize - 1) / kPageSize;
   const int64_t pages = int64_t{seqs} * pages_per_seq;
   const int64_t rows = int64_t{seqs} * q_len;
   const int64_t cache_elems = pages * kHeads * kPageSize * kHeadDim;
   c.cache.page_size = kPageSize;
-  c.cache.k = *backend.Empty(DType::kF32, {pages, kHeads, kPageSize, kHeadDim});
-  c.cache.v = *backend.Empty(DType::kF32, {pages, kHeads, kPageSize, kHeadDim});
-  backend.CopyToDevice(Random(cache_elems, 1).data(), c.cache.k);
-  backend.CopyToDevice(Random(cache_elems, 2).data(), c.cache.v);
+  c.cache.k = *backend.Empty(kv_dtype, {pages, kHeads, kPageSize, kHeadDim});
+  c.cache.v = *backend.Empty(kv_dtype, {pages, kHeads, kPageSize, kHeadDim});
+  for (Tensor* t : {&c.cache.k, &c.cache.v}) {
+    const std::vector<float> values = Random(cache_elems, t == &c.cache.k ? 1 : 2);
+    std::vector<char> bytes(cache_elems * DTypeSize(kv_dtype));
+    ConvertFromF32(kv_dtype, values.data(), bytes.data(), values.size());
+    backend.CopyToDevice(bytes.data(), *t);
+  }
   c.qkv = *backend.Empty(DType::kF32, {rows, 3 * kHeads * kHeadDim});
   backend.CopyToDevice(Random(rows * 3 * kHeads * kHeadDim, 3).data(), c.qkv);
   c.out = *backend.Empty(DType::kF32, {rows, kHeads * kHeadDim});
@@ -98,12 +103,14 @@ AttentionCase MakeAttentionCase(Backend& backend, int seqs, int q_len, int kv_le
   return c;
 }
 
-// range: batch, kv_len. One new row per sequence.
+// range: batch, kv_len, cache entries (0: F32, 1: F16). One new row per
+// sequence.
 void BM_AttentionDecode(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   const int kv_len = static_cast<int>(state.range(1));
+  const DType kv_dtype = state.range(2) == 0 ? DType::kF32 : DType::kF16;
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
-  AttentionCase c = MakeAttentionCase(*backend, batch, 1, kv_len);
+  AttentionCase c = MakeAttentionCase(*backend, batch, 1, kv_len, kv_dtype);
   for (auto _ : state) {
     backend->Attention(c.qkv, c.cache, c.layout, kHeads, kHeadDim, c.out);
     benchmark::ClobberMemory();
@@ -112,7 +119,7 @@ void BM_AttentionDecode(benchmark::State& state) {
   state.counters["GFLOPs"] =
       benchmark::Counter(pairs * kHeadDim * 4, benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
-  state.counters["KV_GBps"] = benchmark::Counter(pairs * kHeadDim * 2 * sizeof(float),
+  state.counters["KV_GBps"] = benchmark::Counter(pairs * kHeadDim * 2 * DTypeSize(kv_dtype),
                                                  benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1000);
 }
@@ -276,8 +283,8 @@ BENCHMARK(BM_MemoryRead)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionDecode)
-    ->ArgsProduct({{1, 32}, {256, 2176}})
-    ->ArgNames({"batch", "kv_len"})
+    ->ArgsProduct({{1, 32}, {256, 2176}, {0, 1}})
+    ->ArgNames({"batch", "kv_len", "f16"})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AttentionPrefill)

@@ -16,11 +16,16 @@
 // A row's result depends only on its own query and keys (lanes never mix),
 // not on the rows it is batched or tiled with; the two paths agree to float
 // rounding.
+//
+// The cache holds F32 or F16 (half the bytes to read per decoded token, as
+// llama.cpp's default). F16 entries are rounded once, when written, and
+// widened to F32 as they are read; all arithmetic stays F32.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -37,8 +42,49 @@ inline float Dot(const float* a, const float* b, int n) {
   return sum;
 }
 
+// Cache elements: float (F32) or uint16_t (F16 bits).
+inline float KvToF32(float x) { return x; }
+inline float KvToF32(uint16_t x) { return F16ToF32(x); }
+
+// 16 cache elements widened to F32.
+BS_TARGET_AVX512 inline __m512 LoadKv16(const float* p) { return _mm512_loadu_ps(p); }
+BS_TARGET_AVX512 inline __m512 LoadKv16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// n F16 values to F32, 16 at a time (a masked tail).
+BS_TARGET_AVX512 inline void WidenF16(const uint16_t* src, int n, float* dst) {
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
+  }
+}
+
+// n floats into the cache's element type (F16: round to nearest even, as
+// F32ToF16).
+inline void StoreKv(const float* src, int n, float* dst) {
+  std::memcpy(dst, src, n * sizeof(float));
+}
+BS_TARGET_AVX512 void StoreKvAvx512(const float* src, int n, uint16_t* dst) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_storeu_si256(
+        reinterpret_cast<__m256i*>(dst + i),
+        _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  for (; i < n; ++i) dst[i] = F32ToF16(src[i]);
+}
+inline void StoreKv(const float* src, int n, uint16_t* dst) {
+  if (DetectCpuFeatures().avx512) {
+    StoreKvAvx512(src, n, dst);
+    return;
+  }
+  for (int i = 0; i < n; ++i) dst[i] = F32ToF16(src[i]);
+}
+
 constexpr int kTile = 16;  // query rows per prefill task (vector lanes), keys per block
 
+template <typename KvT>
 struct PrefillTile {
   const float* qkv;  // packed rows
   int64_t qkv_width;
@@ -46,8 +92,8 @@ struct PrefillTile {
   int rows;                // 1..kTile valid rows
   int64_t first_position;  // position of the tile's first row
   const int32_t* pages;    // the sequence's page table
-  const float* k_cache;
-  const float* v_cache;
+  const KvT* k_cache;
+  const KvT* v_cache;
   int64_t page_stride;
   int64_t head_offset;  // h * page_size * head_dim
   int page_size;
@@ -58,13 +104,21 @@ struct PrefillTile {
   int64_t out_width;
 };
 
+// Floats of scratch PrefillTileAvx512 needs.
+int64_t PrefillScratchFloats(int head_dim) { return (4 * int64_t{head_dim} + kTile) * kTile; }
+
 // The online-softmax tile kernel (see the file comment). `scratch` holds
-// (2 * head_dim + kTile) * kTile floats; head_dim is a multiple of 8.
-BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile& t, float* scratch) {
+// PrefillScratchFloats(head_dim); head_dim is a multiple of 8. F16 keys and
+// values are widened a block of 16 at a time into the scratch, once per 16
+// query rows.
+template <typename KvT>
+BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile<KvT>& t, float* scratch) {
   const int hd = t.head_dim;
-  float* qt = scratch;               // [hd][16]: the tile's queries, transposed
-  float* ot = scratch + hd * kTile;  // [hd][16]: output accumulators, transposed
-  float* probs = ot + hd * kTile;    // [16 keys][16 rows]
+  float* qt = scratch;                    // [hd][16]: the tile's queries, transposed
+  float* ot = scratch + hd * kTile;       // [hd][16]: output accumulators, transposed
+  float* probs = ot + hd * kTile;         // [16 keys][16 rows]
+  float* wide_k = probs + kTile * kTile;  // [16 keys][hd]: F16 keys widened
+  float* wide_v = wide_k + hd * kTile;    // [16 keys][hd]: F16 values widened
   // Queries, transposed; missing rows repeat the last one (never stored).
   for (int i = 0; i < kTile; ++i) {
     const int row = std::min(i, t.rows - 1);
@@ -89,8 +143,15 @@ BS_TARGET_AVX512 void PrefillTileAvx512(const PrefillTile& t, float* scratch) {
       const int64_t key = block + j;
       const int64_t offset = int64_t{t.pages[key / t.page_size]} * t.page_stride + t.head_offset +
                              (key % t.page_size) * hd;
-      keys[j] = t.k_cache + offset;
-      values[j] = t.v_cache + offset;
+      if constexpr (std::is_same_v<KvT, float>) {
+        keys[j] = t.k_cache + offset;
+        values[j] = t.v_cache + offset;
+      } else {
+        WidenF16(t.k_cache + offset, hd, wide_k + j * hd);
+        WidenF16(t.v_cache + offset, hd, wide_v + j * hd);
+        keys[j] = wide_k + j * hd;
+        values[j] = wide_v + j * hd;
+      }
     }
     // Scores: s[j] (lanes: rows) = q . k_j, a fused multiply-add chain over d.
     int j0 = 0;
@@ -183,11 +244,12 @@ BS_TARGET_AVX512 inline __m512 TransposeReduce16(const __m512* v) {
                        _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
 }
 
+template <typename KvT>
 struct DecodeRow {
   const float* q;        // head_dim floats
   const int32_t* pages;  // the sequence's page table
-  const float* k_cache;
-  const float* v_cache;
+  const KvT* k_cache;
+  const KvT* v_cache;
   int64_t page_stride;
   int64_t head_offset;  // h * page_size * head_dim
   int page_size;
@@ -201,8 +263,10 @@ constexpr int kMaxDecodeHeadDim = 256;
 // One query row against its n_keys cached keys: scores 16 keys at a time
 // (one vector per key over head_dim, then a transposing reduction), a
 // vectorized softmax over the score vector, and the weighted sum of values.
-BS_TARGET_AVX512 void DecodeRowAvx512(const DecodeRow& t, std::vector<float>& scores) {
+template <typename KvT>
+BS_TARGET_AVX512 void DecodeRowAvx512(const DecodeRow<KvT>& t, std::vector<float>& scores) {
   const int chunks = t.head_dim / 16;
+  const int64_t row_lines = (int64_t{t.head_dim} * sizeof(KvT) + 63) / 64;  // per key
   const bool pow2 = (t.page_size & (t.page_size - 1)) == 0;
   const int shift = pow2 ? __builtin_ctz(static_cast<unsigned>(t.page_size)) : 0;
   auto offset = [&](int64_t key) {
@@ -225,12 +289,12 @@ BS_TARGET_AVX512 void DecodeRowAvx512(const DecodeRow& t, std::vector<float>& sc
     const int next_valid = static_cast<int>(std::min<int64_t>(16, n - block - 16));
     for (int j = 0; j < next_valid; ++j) {
       const char* k = reinterpret_cast<const char*>(t.k_cache + offset(block + 16 + j));
-      for (int c = 0; c < chunks; ++c) _mm_prefetch(k + 64 * c, _MM_HINT_T0);
+      for (int64_t c = 0; c < row_lines; ++c) _mm_prefetch(k + 64 * c, _MM_HINT_T0);
     }
     for (int j = 0; j < 16; ++j) {
-      const float* k = t.k_cache + offset(block + std::min(j, valid - 1));
-      __m512 a = _mm512_mul_ps(q[0], _mm512_loadu_ps(k));
-      for (int c = 1; c < chunks; ++c) a = _mm512_fmadd_ps(q[c], _mm512_loadu_ps(k + 16 * c), a);
+      const KvT* k = t.k_cache + offset(block + std::min(j, valid - 1));
+      __m512 a = _mm512_mul_ps(q[0], LoadKv16(k));
+      for (int c = 1; c < chunks; ++c) a = _mm512_fmadd_ps(q[c], LoadKv16(k + 16 * c), a);
       acc[j] = a;
     }
     const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
@@ -255,23 +319,22 @@ BS_TARGET_AVX512 void DecodeRowAvx512(const DecodeRow& t, std::vector<float>& sc
   int64_t j = 0;
   constexpr int kPrefetchAhead = 16;  // keys
   for (; j + 2 <= n; j += 2) {
-    const float* v0 = t.v_cache + offset(j);
-    const float* v1 = t.v_cache + offset(j + 1);
+    const KvT* v0 = t.v_cache + offset(j);
+    const KvT* v1 = t.v_cache + offset(j + 1);
     for (int64_t ahead = j + kPrefetchAhead; ahead < std::min(n, j + kPrefetchAhead + 2); ++ahead) {
       const char* v = reinterpret_cast<const char*>(t.v_cache + offset(ahead));
-      for (int c = 0; c < chunks; ++c) _mm_prefetch(v + 64 * c, _MM_HINT_T0);
+      for (int64_t c = 0; c < row_lines; ++c) _mm_prefetch(v + 64 * c, _MM_HINT_T0);
     }
     const __m512 p0 = _mm512_set1_ps(scores[j]), p1 = _mm512_set1_ps(scores[j + 1]);
     for (int c = 0; c < chunks; ++c) {
-      o0[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
-      o1[c] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(v1 + 16 * c), o1[c]);
+      o0[c] = _mm512_fmadd_ps(p0, LoadKv16(v0 + 16 * c), o0[c]);
+      o1[c] = _mm512_fmadd_ps(p1, LoadKv16(v1 + 16 * c), o1[c]);
     }
   }
   if (j < n) {
-    const float* v0 = t.v_cache + offset(j);
+    const KvT* v0 = t.v_cache + offset(j);
     const __m512 p0 = _mm512_set1_ps(scores[j]);
-    for (int c = 0; c < chunks; ++c)
-      o0[c] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(v0 + 16 * c), o0[c]);
+    for (int c = 0; c < chunks; ++c) o0[c] = _mm512_fmadd_ps(p0, LoadKv16(v0 + 16 * c), o0[c]);
   }
   const __m512 inv_sum = _mm512_set1_ps(1.0f / ReduceAdd512(sum_v));
   for (int c = 0; c < chunks; ++c) {
@@ -279,10 +342,9 @@ BS_TARGET_AVX512 void DecodeRowAvx512(const DecodeRow& t, std::vector<float>& sc
   }
 }
 
-}  // namespace
-
-void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
-               const AttentionLayout& layout, int num_heads, int head_dim, const Tensor& out) {
+template <typename KvT>
+void AttentionImpl(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
+                   const AttentionLayout& layout, int num_heads, int head_dim, const Tensor& out) {
   const int64_t rows = qkv.rows();
   const int64_t qkv_width = int64_t{3} * num_heads * head_dim;
   const int64_t out_width = int64_t{num_heads} * head_dim;
@@ -300,8 +362,8 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
   const int32_t* starts = layout.query_starts.data<int32_t>();
   const int32_t* kv_lens = layout.kv_lens.data<int32_t>();
   const int32_t* page_table = layout.page_table.data<int32_t>();
-  float* k_cache = cache.k.data<float>();
-  float* v_cache = cache.v.data<float>();
+  KvT* k_cache = cache.k.data<KvT>();
+  KvT* v_cache = cache.v.data<KvT>();
   const int64_t page_stride = int64_t{num_heads} * page_size * head_dim;
   const int64_t head_stride = int64_t{page_size} * head_dim;
   CHECK_EQ(starts[layout.num_seqs], rows);
@@ -316,8 +378,8 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
       const float* row = qkv.data<float>() + r * qkv_width;
       for (int h = 0; h < num_heads; ++h) {
         const int64_t dst = page * page_stride + h * head_stride + offset * head_dim;
-        std::memcpy(k_cache + dst, row + (int64_t{h} * 3 + 1) * head_dim, head_dim * sizeof(float));
-        std::memcpy(v_cache + dst, row + (int64_t{h} * 3 + 2) * head_dim, head_dim * sizeof(float));
+        StoreKv(row + (int64_t{h} * 3 + 1) * head_dim, head_dim, k_cache + dst);
+        StoreKv(row + (int64_t{h} * 3 + 2) * head_dim, head_dim, v_cache + dst);
       }
     }
   });
@@ -347,28 +409,29 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
     });
     const int64_t tile_tasks = static_cast<int64_t>(tiles.size()) * num_heads;
     pool.ParallelFor(tile_tasks, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> scratch((2 * head_dim + kTile) * kTile);
+      std::vector<float> scratch(PrefillScratchFloats(head_dim));
       for (int64_t task = begin; task < end; ++task) {
         const TileTask& tile = tiles[task / num_heads];
         const int h = static_cast<int>(task % num_heads);
         const int s = tile.seq;
         const int64_t q_len = starts[s + 1] - starts[s];
-        PrefillTile t{.qkv = qkv.data<float>(),
-                      .qkv_width = qkv_width,
-                      .first_row = tile.first_row,
-                      .rows = tile.rows,
-                      .first_position = kv_lens[s] - q_len + (tile.first_row - starts[s]),
-                      .pages = page_table + int64_t{s} * layout.max_pages_per_seq,
-                      .k_cache = k_cache,
-                      .v_cache = v_cache,
-                      .page_stride = page_stride,
-                      .head_offset = h * head_stride,
-                      .page_size = page_size,
-                      .head = h,
-                      .head_dim = head_dim,
-                      .scale = scale,
-                      .out = out.data<float>() + tile.first_row * out_width + int64_t{h} * head_dim,
-                      .out_width = out_width};
+        PrefillTile<KvT> t{
+            .qkv = qkv.data<float>(),
+            .qkv_width = qkv_width,
+            .first_row = tile.first_row,
+            .rows = tile.rows,
+            .first_position = kv_lens[s] - q_len + (tile.first_row - starts[s]),
+            .pages = page_table + int64_t{s} * layout.max_pages_per_seq,
+            .k_cache = k_cache,
+            .v_cache = v_cache,
+            .page_stride = page_stride,
+            .head_offset = h * head_stride,
+            .page_size = page_size,
+            .head = h,
+            .head_dim = head_dim,
+            .scale = scale,
+            .out = out.data<float>() + tile.first_row * out_width + int64_t{h} * head_dim,
+            .out_width = out_width};
         PrefillTileAvx512(t, scratch.data());
       }
     });
@@ -401,27 +464,33 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
       const int32_t* pages = page_table + int64_t{s} * layout.max_pages_per_seq;
       const float* q = qkv.data<float>() + r * qkv_width + int64_t{h} * 3 * head_dim;
       if (fast_rows) {
-        DecodeRowAvx512({.q = q,
-                         .pages = pages,
-                         .k_cache = k_cache,
-                         .v_cache = v_cache,
-                         .page_stride = page_stride,
-                         .head_offset = h * head_stride,
-                         .page_size = page_size,
-                         .head_dim = head_dim,
-                         .n_keys = n_keys,
-                         .scale = scale,
-                         .out = out.data<float>() + r * out_width + int64_t{h} * head_dim},
-                        scores);
+        DecodeRowAvx512<KvT>({.q = q,
+                              .pages = pages,
+                              .k_cache = k_cache,
+                              .v_cache = v_cache,
+                              .page_stride = page_stride,
+                              .head_offset = h * head_stride,
+                              .page_size = page_size,
+                              .head_dim = head_dim,
+                              .n_keys = n_keys,
+                              .scale = scale,
+                              .out = out.data<float>() + r * out_width + int64_t{h} * head_dim},
+                             scores);
         continue;
       }
       scores.resize(n_keys);
       float max_score = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
         const int64_t page = pages[j / page_size];
-        const float* key =
+        const KvT* key =
             k_cache + page * page_stride + h * head_stride + (j % page_size) * head_dim;
-        scores[j] = Dot(q, key, head_dim) * scale;
+        float dot = 0.0f;
+        if constexpr (std::is_same_v<KvT, float>) {
+          dot = Dot(q, key, head_dim);
+        } else {
+          for (int d = 0; d < head_dim; ++d) dot += q[d] * KvToF32(key[d]);
+        }
+        scores[j] = dot * scale;
         max_score = std::max(max_score, scores[j]);
       }
       float sum = 0.0f;
@@ -432,17 +501,34 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j < n_keys; ++j) {
         const int64_t page = pages[j / page_size];
-        const float* value =
+        const KvT* value =
             v_cache + page * page_stride + h * head_stride + (j % page_size) * head_dim;
         const float weight = scores[j];
 #pragma omp simd
-        for (int i = 0; i < head_dim; ++i) acc[i] += weight * value[i];
+        for (int i = 0; i < head_dim; ++i) acc[i] += weight * KvToF32(value[i]);
       }
       float* o = out.data<float>() + r * out_width + int64_t{h} * head_dim;
       const float inv_sum = 1.0f / sum;
       for (int i = 0; i < head_dim; ++i) o[i] = acc[i] * inv_sum;
     }
   });
+}
+
+}  // namespace
+
+void Attention(ThreadPool& pool, const Tensor& qkv, const KvCacheLayer& cache,
+               const AttentionLayout& layout, int num_heads, int head_dim, const Tensor& out) {
+  CHECK(cache.v.dtype() == cache.k.dtype()) << "K and V caches of different types";
+  switch (cache.k.dtype()) {
+    case DType::kF32:
+      AttentionImpl<float>(pool, qkv, cache, layout, num_heads, head_dim, out);
+      return;
+    case DType::kF16:
+      AttentionImpl<uint16_t>(pool, qkv, cache, layout, num_heads, head_dim, out);
+      return;
+    default:
+      LOG(FATAL) << "KV cache of " << DTypeName(cache.k.dtype()) << " (F32 or F16 only)";
+  }
 }
 
 }  // namespace blockserve::cpu

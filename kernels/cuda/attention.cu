@@ -10,10 +10,15 @@
 // are independent, so decode (one row per sequence) and chunked prefill
 // (many rows per sequence) use the same kernel.
 //
+// The cache holds F32 or F16 entries (KvT); F16 is rounded once when
+// written and widened as it is read, all arithmetic in F32, as on the CPU.
+//
 // Memory per block is one query vector and one tile of scores, whatever the
 // sequence length. Every block re-reads its sequence's K and V (from L2 for
 // the rows of a prefill chunk); a tiled multi-row kernel would read them
 // once per tile of rows (see docs/cuda.md).
+#include <cuda_fp16.h>
+
 #include <cmath>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -31,8 +36,24 @@ static_assert(kTile <= kThreads, "one thread per key of a tile");
 
 __device__ inline int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+__device__ inline float KvToF32(float x) { return x; }
+__device__ inline float KvToF32(__half x) { return __half2float(x); }
+template <typename KvT>
+__device__ inline KvT KvFromF32(float x);
+template <>
+__device__ inline float KvFromF32<float>(float x) {
+  return x;
+}
+template <>
+__device__ inline __half KvFromF32<__half>(float x) {
+  return __float2half_rn(x);
+}
+
 // Items are (row, head, d) with d fastest.
+template <typename KvT>
 __global__ void KvAppendKernel(const PagedAttentionArgs a) {
+  KvT* k_cache = static_cast<KvT*>(a.k_cache);
+  KvT* v_cache = static_cast<KvT*>(a.v_cache);
   const int64_t head_dim = a.head_dim;
   const int64_t width = 3 * a.num_heads * head_dim;
   const int64_t total = a.rows * a.num_heads * head_dim;
@@ -52,14 +73,17 @@ __global__ void KvAppendKernel(const PagedAttentionArgs a) {
     }
     const int64_t dst = ((page * a.num_heads + h) * a.page_size + offset) * head_dim + d;
     const int64_t src = row * width + (h * 3 + 1) * head_dim + d;  // k; v follows it
-    a.k_cache[dst] = a.qkv[src];
-    a.v_cache[dst] = a.qkv[src + head_dim];
+    k_cache[dst] = KvFromF32<KvT>(a.qkv[src]);
+    v_cache[dst] = KvFromF32<KvT>(a.qkv[src + head_dim]);
   }
 }
 
 // Dynamic shared memory: head_dim floats of query, then kTile floats of
 // scores (later probabilities) of the current tile.
+template <typename KvT>
 __global__ void __launch_bounds__(kThreads) PagedAttentionKernel(const PagedAttentionArgs a) {
+  const KvT* k_cache = static_cast<const KvT*>(a.k_cache);
+  const KvT* v_cache = static_cast<const KvT*>(a.v_cache);
   extern __shared__ float shared[];
   __shared__ int64_t key_offset[kTile];  // element offset of each tile key's row; -1: bad page
   const int head_dim = a.head_dim;
@@ -129,8 +153,8 @@ __global__ void __launch_bounds__(kThreads) PagedAttentionKernel(const PagedAtte
       const int64_t offset = key_offset[j];
       float partial = 0.0f;
       if (offset >= 0) {
-        const float* key = a.k_cache + offset;
-        for (int d = lane; d < head_dim; d += 32) partial += q[d] * key[d];
+        const KvT* key = k_cache + offset;
+        for (int d = lane; d < head_dim; d += 32) partial += q[d] * KvToF32(key[d]);
       }
       partial = WarpAllReduce(partial, SumOp());
       if (lane == 0) probs[j] = offset >= 0 ? partial * a.scale : -INFINITY;
@@ -158,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) PagedAttentionKernel(const PagedAtte
         float value = acc[i] * correction;
         for (int j = 0; j < tile_keys; ++j) {
           const int64_t offset = key_offset[j];
-          if (offset >= 0) value += probs[j] * a.v_cache[offset + d];
+          if (offset >= 0) value += probs[j] * KvToF32(v_cache[offset + d]);
         }
         acc[i] = value;
       }
@@ -183,13 +207,21 @@ cudaError_t LaunchPagedAttention(const PagedAttentionArgs& args, cudaStream_t st
   }
   constexpr int kAppendThreads = 256;
   const int64_t append_items = args.rows * args.num_heads * args.head_dim;
-  KvAppendKernel<<<GridStrideBlocks(append_items, kAppendThreads), kAppendThreads, 0, stream>>>(
-      args);
+  const unsigned append_blocks = GridStrideBlocks(append_items, kAppendThreads);
+  if (args.kv_f16) {
+    KvAppendKernel<__half><<<append_blocks, kAppendThreads, 0, stream>>>(args);
+  } else {
+    KvAppendKernel<float><<<append_blocks, kAppendThreads, 0, stream>>>(args);
+  }
   cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) return status;
   const size_t shared_bytes = (static_cast<size_t>(args.head_dim) + kTile) * sizeof(float);
-  PagedAttentionKernel<<<static_cast<unsigned>(args.rows * args.num_heads), kThreads, shared_bytes,
-                         stream>>>(args);
+  const unsigned blocks = static_cast<unsigned>(args.rows * args.num_heads);
+  if (args.kv_f16) {
+    PagedAttentionKernel<__half><<<blocks, kThreads, shared_bytes, stream>>>(args);
+  } else {
+    PagedAttentionKernel<float><<<blocks, kThreads, shared_bytes, stream>>>(args);
+  }
   return cudaGetLastError();
 }
 

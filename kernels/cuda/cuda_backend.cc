@@ -427,7 +427,9 @@ void CudaBackend::Attention(const Tensor& qkv, const KvCacheLayer& cache,
   CHECK_LE(head_dim, kMaxAttentionHeadDim)
       << "the CUDA attention kernel handles head_dim <= " << kMaxAttentionHeadDim;
   CHECK_EQ(cache.k.rank(), 4);
-  CHECK(cache.k.dtype() == DType::kF32 && cache.v.dtype() == DType::kF32);
+  CHECK((cache.k.dtype() == DType::kF32 || cache.k.dtype() == DType::kF16) &&
+        cache.v.dtype() == cache.k.dtype())
+      << "KV cache entries must be F32 or F16";
   CHECK(cache.k.shape() == cache.v.shape());
   CHECK_EQ(cache.k.dim(1), num_heads);
   CHECK_EQ(cache.k.dim(2), cache.page_size);
@@ -448,8 +450,9 @@ void CudaBackend::Attention(const Tensor& qkv, const KvCacheLayer& cache,
   ScopedDevice scoped(ordinal_);
   PagedAttentionArgs args;
   args.qkv = qkv.data<float>();
-  args.k_cache = cache.k.data<float>();
-  args.v_cache = cache.v.data<float>();
+  args.k_cache = cache.k.data();
+  args.v_cache = cache.v.data();
+  args.kv_f16 = cache.k.dtype() == DType::kF16;
   args.query_starts = layout.query_starts.data<int32_t>();
   args.kv_lens = layout.kv_lens.data<int32_t>();
   args.page_table = layout.page_table.data<int32_t>();

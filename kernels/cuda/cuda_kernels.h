@@ -69,8 +69,9 @@ cudaError_t LaunchRotary(float* qkv, int64_t m, const int32_t* positions, const 
 // ---- attention.cu ----
 struct PagedAttentionArgs {
   const float* qkv = nullptr;  // [rows, heads * 3 * head_dim]
-  float* k_cache = nullptr;    // [num_pages, heads, page_size, head_dim]
-  float* v_cache = nullptr;
+  void* k_cache = nullptr;     // [num_pages, heads, page_size, head_dim]
+  void* v_cache = nullptr;
+  bool kv_f16 = false;                    // cache entries: F16 (rounded when written), else F32
   const int32_t* query_starts = nullptr;  // [num_seqs + 1]
   const int32_t* kv_lens = nullptr;       // [num_seqs]
   const int32_t* page_table = nullptr;    // [num_seqs, max_pages_per_seq]

@@ -20,9 +20,9 @@ absl::StatusOr<std::unique_ptr<ContextScheduler>> ContextScheduler::Create(
   if (options.pipeline_groups < 0 || !(options.group_wait_s >= 0)) {
     return absl::InvalidArgumentError("pipeline_groups and group_wait_s must not be negative");
   }
-  ASSIGN_OR_RETURN(PagedKvCache cache,
-                   PagedKvCache::CreateWithBudget(backend, decoder.stack_config(),
-                                                  options.page_size, options.kv_cache_bytes));
+  ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::CreateWithBudget(
+                                           backend, decoder.stack_config(), options.page_size,
+                                           options.kv_cache_bytes, options.kv_dtype));
   return std::unique_ptr<ContextScheduler>(
       new ContextScheduler(decoder, backend, config, options, std::move(cache)));
 }

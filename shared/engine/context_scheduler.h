@@ -57,6 +57,7 @@ class ContextScheduler {
     int page_size = 16;                           // blocks per KV page
     int max_sessions = 256;                       // admitted (in the cache) at once
     int max_step_blocks = 256;                    // block rows per forward pass
+    DType kv_dtype = DType::kF32;                 // block KV entries: F32 or F16
     int pipeline_groups = 1;                      // see the class comment
     double group_wait_s = 0.05;                   // straggler bound of a group
     std::function<double()> clock;                // seconds; empty: steady clock

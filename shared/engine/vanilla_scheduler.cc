@@ -17,7 +17,7 @@ absl::StatusOr<std::unique_ptr<VanillaScheduler>> VanillaScheduler::Create(
   }
   ASSIGN_OR_RETURN(PagedKvCache cache,
                    PagedKvCache::CreateWithBudget(backend, model.stack_config(), options.page_size,
-                                                  options.kv_cache_bytes));
+                                                  options.kv_cache_bytes, options.kv_dtype));
   return std::unique_ptr<VanillaScheduler>(
       new VanillaScheduler(model, backend, config, options, std::move(cache)));
 }

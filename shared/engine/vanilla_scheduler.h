@@ -28,9 +28,10 @@ class VanillaScheduler {
  public:
   struct Options {
     int64_t kv_cache_bytes = int64_t{1} << 30;
-    int page_size = 16;         // tokens per KV page
+    int page_size = 16;  // tokens per KV page
     int max_sessions = 256;
-    int max_step_tokens = 512;  // rows per forward pass
+    int max_step_tokens = 512;     // rows per forward pass
+    DType kv_dtype = DType::kF32;  // KV entries: F32 or F16
   };
   struct Stats {
     int waiting_sessions = 0;
@@ -66,7 +67,10 @@ class VanillaScheduler {
 
   VanillaScheduler(const VanillaModel& model, Backend& backend, const ModelConfig& config,
                    const Options& options, PagedKvCache cache)
-      : model_(model), backend_(backend), config_(config), options_(options),
+      : model_(model),
+        backend_(backend),
+        config_(config),
+        options_(options),
         cache_(std::move(cache)) {}
   int64_t EntriesNeeded(const Session& session) const;
   void Admit();

@@ -2,11 +2,11 @@
 // sequences, in fixed-size pages.
 //
 // Each layer holds K and V tensors of [num_pages, heads, page_size, head_dim]
-// on the backend. A sequence owns an ordered list of pages (a KvSequence);
-// entry j of the sequence lives in page pages[j / page_size] at offset
-// j % page_size. Pages come from one free list, so sequences of any length
-// share a fixed memory budget without fragmentation, and a finished
-// sequence's pages are reusable at once.
+// on the backend, F32 or F16 (half the memory and the bytes attention reads
+// per token; entries are rounded once when written). A sequence owns an ordered list of pages (a
+// KvSequence); entry j of the sequence lives in page pages[j / page_size] at offset j % page_size.
+// Pages come from one free list, so sequences of any length share a fixed memory budget without
+// fragmentation, and a finished sequence's pages are reusable at once.
 //
 // "Entries" are blocks for a block decoder (one per L_B tokens), tokens for a
 // vanilla model, and positions of the current block for a token decoder.
@@ -34,15 +34,20 @@ struct KvSequence {
 
 class PagedKvCache {
  public:
-  // Allocates `num_pages` pages of `page_size` entries for every layer of `stack`.
+  // Allocates `num_pages` pages of `page_size` entries for every layer of
+  // `stack`, holding `dtype` (F32 or F16, else INVALID_ARGUMENT).
   static absl::StatusOr<PagedKvCache> Create(Backend& backend, const NeoxStackConfig& stack,
-                                             int page_size, int num_pages);
+                                             int page_size, int num_pages,
+                                             DType dtype = DType::kF32);
   // As many pages as fit in `budget_bytes` (INVALID_ARGUMENT below one page).
   static absl::StatusOr<PagedKvCache> CreateWithBudget(Backend& backend,
                                                        const NeoxStackConfig& stack, int page_size,
-                                                       int64_t budget_bytes);
-  // Bytes one page takes across all layers (K and V, F32).
-  static int64_t PageBytes(const NeoxStackConfig& stack, int page_size);
+                                                       int64_t budget_bytes,
+                                                       DType dtype = DType::kF32);
+  // Bytes one page takes across all layers (K and V).
+  static int64_t PageBytes(const NeoxStackConfig& stack, int page_size, DType dtype = DType::kF32);
+  // OK for the entry types a cache can hold (F32, F16).
+  static absl::Status CheckDType(DType dtype);
 
   PagedKvCache(PagedKvCache&&) = default;
   PagedKvCache& operator=(PagedKvCache&&) = default;

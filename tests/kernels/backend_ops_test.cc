@@ -138,7 +138,8 @@ TEST_P(BackendOpsTest, LayerNormMatchesDefinitionAndWorksInPlace) {
     for (int i = 0; i < d; ++i) var += (x[r * d + i] - mean) * (x[r * d + i] - mean);
     var /= d;
     for (int i = 0; i < d; ++i) {
-      expected[r * d + i] = static_cast<float>((x[r * d + i] - mean) / std::sqrt(var + 1e-5) * g[i] + b[i]);
+      expected[r * d + i] =
+          static_cast<float>((x[r * d + i] - mean) / std::sqrt(var + 1e-5) * g[i] + b[i]);
     }
   }
   Tensor in = Upload(x, {m, d});
@@ -188,7 +189,8 @@ TEST_P(BackendOpsTest, RotaryRotatesFirstDimsOfQAndKOnly) {
             expected = i < rot / 2 ? x1 * std::cos(angle) - x2 * std::sin(angle)
                                    : x2 * std::cos(angle) + x1 * std::sin(angle);
           }
-          EXPECT_NEAR(out[base + i], expected, 2e-3) << "row " << r << " head " << h << " part " << part << " dim " << i;
+          EXPECT_NEAR(out[base + i], expected, 2e-3)
+              << "row " << r << " head " << h << " part " << part << " dim " << i;
         }
       }
     }
@@ -210,7 +212,8 @@ TEST_P(BackendOpsTest, PagedAttentionMatchesDenseCausalAttention) {
   KvCacheLayer cache{k_cache, v_cache, page_size};
   // Full per-sequence K/V histories (past entries were written by an earlier call).
   std::vector<std::vector<float>> seq_qkv(seqs);
-  for (int s = 0; s < seqs; ++s) seq_qkv[s] = RandomVector((past[s] + new_rows[s]) * 3 * heads * hd, 20 + s);
+  for (int s = 0; s < seqs; ++s)
+    seq_qkv[s] = RandomVector((past[s] + new_rows[s]) * 3 * heads * hd, 20 + s);
   auto run = [&](const std::vector<int>& start, const std::vector<int>& count) {
     std::vector<float> qkv;
     std::vector<int32_t> query_starts = {0}, kv_lens, table(seqs * 3, 0), slots;
@@ -260,7 +263,9 @@ TEST_P(BackendOpsTest, PagedAttentionMatchesDenseCausalAttention) {
         for (double& sc : scores) total += (sc = std::exp(sc - max_score));
         for (int d = 0; d < hd; ++d) {
           double expected = 0;
-          for (int j = 0; j <= i; ++j) expected += scores[j] / total * seq_qkv[s][j * 3 * heads * hd + h * 3 * hd + 2 * hd + d];
+          for (int j = 0; j <= i; ++j)
+            expected +=
+                scores[j] / total * seq_qkv[s][j * 3 * heads * hd + h * 3 * hd + 2 * hd + d];
           EXPECT_NEAR(out[row * heads * hd + h * hd + d], expected, tolerance_ * 10)
               << "seq " << s << " pos " << i << " head " << h;
         }
@@ -281,7 +286,8 @@ TEST_P(BackendOpsTest, LogSoftmaxAndTargetLogProbs) {
     double max_logit = *std::max_element(logits.begin() + r * v, logits.begin() + (r + 1) * v);
     double sum = 0;
     for (int i = 0; i < v; ++i) sum += std::exp(logits[r * v + i] - max_logit);
-    for (int i = 0; i < v; ++i) expected[r * v + i] = static_cast<float>(logits[r * v + i] - max_logit - std::log(sum));
+    for (int i = 0; i < v; ++i)
+      expected[r * v + i] = static_cast<float>(logits[r * v + i] - max_logit - std::log(sum));
   }
   ExpectNear(log_probs, expected, tolerance_);
   const std::vector<int32_t> targets = {0, 999, 500};
@@ -299,7 +305,8 @@ class SamplingTest : public BackendOpsTest {
     const int64_t v = static_cast<int64_t>(logits_row.size());
     const int64_t m = static_cast<int64_t>(rows.size());
     std::vector<float> logits;
-    for (int64_t i = 0; i < m; ++i) logits.insert(logits.end(), logits_row.begin(), logits_row.end());
+    for (int64_t i = 0; i < m; ++i)
+      logits.insert(logits.end(), logits_row.begin(), logits_row.end());
     Tensor tokens = *backend_->Empty(DType::kI32, {m});
     Tensor logprobs = *backend_->Empty(DType::kF32, {m});
     backend_->Sample(Upload(logits, {m, v}), rows, tokens, logprobs);
@@ -527,17 +534,20 @@ TEST_P(BackendOpsTest, RotaryModelHeadDims) {
   }
 }
 
+using UploadFn = std::function<Tensor(const std::vector<float>&, Shape, DType)>;
+
 // Appends `past` rows to each sequence, then `new_rows` more in one call,
 // and checks the second call's output against dense causal attention in
-// double. Pages are handed out in a shuffled order.
-void PagedAttentionCase(Backend& backend,
-                        const std::function<Tensor(const std::vector<float>&, Shape)>& upload,
+// double. Pages are handed out in a shuffled order. With an F16 cache the
+// reference uses the keys and values rounded to F16 (the one rounding the
+// cache makes), so the tolerance is the same.
+void PagedAttentionCase(Backend& backend, const UploadFn& upload,
                         const std::function<Tensor(const std::vector<int32_t>&)>& upload_ints,
                         const std::function<std::vector<float>(const Tensor&)>& download, int heads,
                         int hd, int page_size, const std::vector<int>& past,
-                        const std::vector<int>& new_rows) {
-  SCOPED_TRACE(::testing::Message()
-               << "heads=" << heads << " head_dim=" << hd << " page_size=" << page_size);
+                        const std::vector<int>& new_rows, DType kv_dtype = DType::kF32) {
+  SCOPED_TRACE(::testing::Message() << "heads=" << heads << " head_dim=" << hd
+                                    << " page_size=" << page_size << " kv " << DTypeName(kv_dtype));
   const int seqs = static_cast<int>(past.size());
   const int width = 3 * heads * hd;
   int max_pages = 1, total_pages = 0;
@@ -560,7 +570,8 @@ void PagedAttentionCase(Backend& backend,
   }
   const Shape cache_shape = {num_pages, heads, page_size, hd};
   const std::vector<float> zeros(size_t{1} * num_pages * heads * page_size * hd, 0.0f);
-  KvCacheLayer cache{upload(zeros, cache_shape), upload(zeros, cache_shape), page_size};
+  KvCacheLayer cache{upload(zeros, cache_shape, kv_dtype), upload(zeros, cache_shape, kv_dtype),
+                     page_size};
   std::vector<std::vector<float>> seq_qkv(seqs);
   for (int s = 0; s < seqs; ++s) {
     seq_qkv[s] = RandomVector(size_t{1} * (past[s] + new_rows[s]) * width, 70 + s);
@@ -591,11 +602,15 @@ void PagedAttentionCase(Backend& backend,
     layout.slot_mapping = upload_ints(slots);
     const int64_t rows = query_starts.back();
     Tensor out = *backend.Empty(DType::kF32, {rows, heads * hd});
-    if (rows > 0) backend.Attention(upload(qkv, {rows, width}), cache, layout, heads, hd, out);
+    if (rows > 0) {
+      backend.Attention(upload(qkv, {rows, width}, DType::kF32), cache, layout, heads, hd, out);
+    }
     return download(out);
   };
   run(std::vector<int>(seqs, 0), past);  // prefill the history
   const auto out = run(past, new_rows);
+  // What the cache holds of each k and v.
+  const auto cached = [&](float x) { return kv_dtype == DType::kF16 ? F16ToF32(F32ToF16(x)) : x; };
   int row = 0;
   for (int s = 0; s < seqs; ++s) {
     for (int i = past[s]; i < past[s] + new_rows[s]; ++i, ++row) {
@@ -606,7 +621,7 @@ void PagedAttentionCase(Backend& backend,
         for (int j = 0; j <= i; ++j) {
           const float* k = &seq_qkv[s][size_t{1} * j * width + h * 3 * hd + hd];
           double dot = 0;
-          for (int d = 0; d < hd; ++d) dot += double{q[d]} * k[d];
+          for (int d = 0; d < hd; ++d) dot += double{q[d]} * cached(k[d]);
           scores[j] = dot / std::sqrt(static_cast<double>(hd));
           max_score = std::max(max_score, scores[j]);
         }
@@ -615,8 +630,8 @@ void PagedAttentionCase(Backend& backend,
         for (int d = 0; d < hd; ++d) {
           double expected = 0;
           for (int j = 0; j <= i; ++j) {
-            expected +=
-                scores[j] / total * seq_qkv[s][size_t{1} * j * width + h * 3 * hd + 2 * hd + d];
+            expected += scores[j] / total *
+                        cached(seq_qkv[s][size_t{1} * j * width + h * 3 * hd + 2 * hd + d]);
           }
           const double error = std::abs(out[size_t{1} * row * heads * hd + h * hd + d] - expected);
           ASSERT_LT(error, 1e-4 * std::max(1.0, std::abs(expected)))
@@ -628,7 +643,7 @@ void PagedAttentionCase(Backend& backend,
 }
 
 TEST_P(BackendOpsTest, PagedAttentionLongKvManySequencesModelHeadDims) {
-  auto upload = [&](const std::vector<float>& v, Shape s) { return Upload(v, s); };
+  auto upload = [&](const std::vector<float>& v, Shape s, DType d) { return Upload(v, s, d); };
   auto upload_ints = [&](const std::vector<int32_t>& v) { return UploadInts(v); };
   auto download = [&](const Tensor& t) { return Download(t); };
   // One long sequence (600 cached entries over many pages), decode rows,
@@ -640,10 +655,25 @@ TEST_P(BackendOpsTest, PagedAttentionLongKvManySequencesModelHeadDims) {
   }
 }
 
+TEST_P(BackendOpsTest, PagedAttentionWithAnF16Cache) {
+  auto upload = [&](const std::vector<float>& v, Shape s, DType d) { return Upload(v, s, d); };
+  auto upload_ints = [&](const std::vector<int32_t>& v) { return UploadInts(v); };
+  auto download = [&](const Tensor& t) { return Download(t); };
+  // Decode rows, prefill tiles (16 rows and a remainder), an empty history;
+  // head dims for both vector paths (64, 48), the prefill tiles with a
+  // masked F16 tail (40) and the portable path (20).
+  const std::vector<int> past = {300, 0, 37, 5, 1};
+  const std::vector<int> new_rows = {1, 21, 1, 40, 16};
+  for (int hd : {64, 48, 40, 20}) {
+    PagedAttentionCase(*backend_, upload, upload_ints, download, 2, hd, 16, past, new_rows,
+                       DType::kF16);
+  }
+}
+
 TEST_P(BackendOpsTest, TokenDecoderShapedAttention) {
   // The token decoder's local attention: many tiny sequences (R + L_B - 1
   // positions at most), one page each.
-  auto upload = [&](const std::vector<float>& v, Shape s) { return Upload(v, s); };
+  auto upload = [&](const std::vector<float>& v, Shape s, DType d) { return Upload(v, s, d); };
   auto upload_ints = [&](const std::vector<int32_t>& v) { return UploadInts(v); };
   auto download = [&](const Tensor& t) { return Download(t); };
   std::vector<int> past, new_rows;

@@ -100,6 +100,29 @@ TEST(BenchCommandTest, BlockKvPerSequenceGrowsPerBlockNotPerToken) {
   EXPECT_EQ(kv44 - kv12, 8 * (kv16 - kv12));
 }
 
+TEST(BenchCommandTest, AnF16KvCacheHalvesTheLongLivedCache) {
+  auto run = [](const char* model, const char* kv_dtype) {
+    auto result = RunBlockserve({"bench", "--engine", "--model", Fixture(model), "--prompt-len",
+                                 "16", "--gen-len", "4", "--no-warmup", "--threads", "1",
+                                 "--kv-dtype", kv_dtype, "--json"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return nlohmann::json::parse(LastLine(result.out));
+  };
+  const nlohmann::json vanilla32 = run("vanilla_parallel_rot025", "f32");
+  const nlohmann::json vanilla16 = run("vanilla_parallel_rot025", "f16");
+  EXPECT_EQ(vanilla16["kv_dtype"], "F16");
+  EXPECT_EQ(vanilla16["kv_bytes_per_seq"].get<int64_t>() * 2,
+            vanilla32["kv_bytes_per_seq"].get<int64_t>());
+  EXPECT_GT(vanilla16["generated_tokens"].get<int64_t>(), 0);
+  // Block models: the block decoder's cache halves, the one-block local
+  // cache of the token decoder stays F32.
+  const nlohmann::json block32 = run("block_l4_r2", "f32");
+  const nlohmann::json block16 = run("block_l4_r2", "f16");
+  EXPECT_LT(block16["kv_bytes_per_seq"].get<int64_t>(), block32["kv_bytes_per_seq"].get<int64_t>());
+  EXPECT_GT(block16["kv_bytes_per_seq"].get<int64_t>() * 2,
+            block32["kv_bytes_per_seq"].get<int64_t>());
+}
+
 TEST(BenchCommandTest, SweepPrintsEveryPointThenAnArrayAndWritesOut) {
   const std::string dir = TempDir("bench_sweep");
   const std::string out = dir + "/points.json";

@@ -14,18 +14,19 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kProgressEveryS = 10;
 
-int64_t StackKvBytes(const NeoxStackConfig& stack, int64_t entries) {
+int64_t StackKvBytes(const NeoxStackConfig& stack, int64_t entries, DType dtype) {
   return entries * 2 * stack.num_layers * int64_t{stack.num_heads} * stack.head_dim *
-         static_cast<int64_t>(sizeof(float));
+         static_cast<int64_t>(DTypeSize(dtype));
 }
 
 }  // namespace
 
-int64_t KvBytesPerSequence(const ModelConfig& config, int64_t tokens) {
-  if (config.kind == ModelKind::kVanilla) return StackKvBytes(config.vanilla, tokens);
+int64_t KvBytesPerSequence(const ModelConfig& config, int64_t tokens, DType kv_dtype) {
+  if (config.kind == ModelKind::kVanilla) return StackKvBytes(config.vanilla, tokens, kv_dtype);
   const int64_t blocks = (tokens + config.block_length - 1) / config.block_length;
-  return StackKvBytes(config.block_decoder, blocks) +
-         StackKvBytes(config.token_decoder, config.expansion_ratio + config.block_length - 1);
+  return StackKvBytes(config.block_decoder, blocks, kv_dtype) +
+         StackKvBytes(config.token_decoder, config.expansion_ratio + config.block_length - 1,
+                      DType::kF32);
 }
 
 absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
@@ -38,7 +39,10 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
   EngineOptions engine_options;
   const int64_t total_tokens = options.prompt_len + options.gen_len;
   const int64_t kv_needed =
-      options.batch * (KvBytesPerSequence(config, total_tokens) * 5 / 4) + (int64_t{64} << 20);
+      options.batch * (KvBytesPerSequence(config, total_tokens, options.kv_dtype) * 5 / 4) +
+      (int64_t{64} << 20);
+  engine_options.context.kv_dtype = options.kv_dtype;
+  engine_options.vanilla.kv_dtype = options.kv_dtype;
   engine_options.context.max_sessions = options.batch;
   engine_options.context.kv_cache_bytes =
       std::max(engine_options.context.kv_cache_bytes, kv_needed);
@@ -122,7 +126,8 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
   out["ttft"] = summary.ttft_s.ToJson();
   out["itl"] = summary.itl_s.ToJson();
   out["inter_update"] = summary.inter_update_s.ToJson();
-  out["kv_bytes_per_seq"] = KvBytesPerSequence(config, total_tokens);
+  out["kv_bytes_per_seq"] = KvBytesPerSequence(config, total_tokens, options.kv_dtype);
+  out["kv_dtype"] = DTypeName(options.kv_dtype);
   out["kv_reserved_peak_bytes"] = kv_peak;
   out["peak_rss_bytes"] = PeakRssBytes();
   return out;

@@ -20,13 +20,15 @@ struct EngineBenchOptions {
   int gen_len = 128;
   int batch = 1;
   uint64_t seed = 0;
-  int max_step_rows = 0;  // prefill rows per engine step (0: engine default)
-  bool progress = false;  // a line on stderr every 10 s
+  int max_step_rows = 0;         // prefill rows per engine step (0: engine default)
+  DType kv_dtype = DType::kF32;  // the long-lived KV cache's entries (F32 or F16)
+  bool progress = false;         // a line on stderr every 10 s
 };
 
-// KV-cache bytes one sequence of `tokens` tokens needs (F32 K and V; block
-// models: the block decoder's per-block cache plus one block's local cache).
-int64_t KvBytesPerSequence(const ModelConfig& config, int64_t tokens);
+// KV-cache bytes one sequence of `tokens` tokens needs (K and V; the
+// long-lived cache in `kv_dtype`; block models: the block decoder's
+// per-block cache plus one block's F32 local cache).
+int64_t KvBytesPerSequence(const ModelConfig& config, int64_t tokens, DType kv_dtype = DType::kF32);
 
 // Runs one measurement point and returns its JSON object (see docs/benchmarks.md).
 absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,

@@ -51,6 +51,7 @@ int BenchCommand(const Args& args) {
   bool no_warmup = false;
   uint64_t seed = 0;
   int max_step_rows = 0;
+  std::string kv_dtype_text = "f32";
   int requests = 0;
   double duration_s = 0;
   double timeout_s = 600;
@@ -82,6 +83,7 @@ int BenchCommand(const Args& args) {
   parser.AddInt("repeat", &repeat, "measurements per point; the median throughput is reported");
   parser.AddBool("no-warmup", &no_warmup, "skip the short warm-up run");
   parser.AddUint64("seed", &seed, "seed of the random prompts");
+  parser.AddString("kv-dtype", &kv_dtype_text, absl::StrCat("--engine: ", kKvDTypeHelp));
   parser.AddInt("max-step-rows", &max_step_rows,
                 "--engine: prefill rows (blocks or tokens) per engine step (0: engine default)");
   parser.AddInt("requests", &requests,
@@ -134,23 +136,28 @@ int BenchCommand(const Args& args) {
   std::function<absl::Status()> warm_up;
   std::string label;
   if (engine_target) {
+    absl::StatusOr<DType> kv_dtype = ParseKvDType(kv_dtype_text);
+    if (!kv_dtype.ok()) return Fail("bench", kv_dtype.status());
     absl::StatusOr<LoadedModel> model = LoadModelFromFlags(model_flags);
     if (!model.ok()) return Fail("bench", model.status());
     loaded = *std::move(model);
     const Model* m = loaded->model.get();
     label = model_flags.model_dir;
-    measure = [&, m](int batch, int run) {
+    measure = [&, m, kv = *kv_dtype](int batch, int run) {
       return bench::RunEngineBench(*m, {.prompt_len = prompt_len,
                                         .gen_len = gen_len,
                                         .batch = batch,
                                         .seed = seed + static_cast<uint64_t>(run),
                                         .max_step_rows = max_step_rows,
+                                        .kv_dtype = kv,
                                         .progress = true});
     };
-    warm_up = [&, m]() -> absl::Status {
-      return bench::RunEngineBench(
-                 *m,
-                 {.prompt_len = std::min(prompt_len, 64), .gen_len = 8, .batch = 2, .seed = seed})
+    warm_up = [&, m, kv = *kv_dtype]() -> absl::Status {
+      return bench::RunEngineBench(*m, {.prompt_len = std::min(prompt_len, 64),
+                                        .gen_len = 8,
+                                        .batch = 2,
+                                        .seed = seed,
+                                        .kv_dtype = kv})
           .status();
     };
   } else {

@@ -40,6 +40,13 @@ absl::StatusOr<LoadedModel> LoadModelFromFlags(const ModelFlags& flags,
   return loaded;
 }
 
+absl::StatusOr<DType> ParseKvDType(absl::string_view text) {
+  if (text == "f32") return DType::kF32;
+  if (text == "f16") return DType::kF16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--kv-dtype must be f32 or f16, got '", text, "'"));
+}
+
 absl::StatusOr<std::vector<int32_t>> ParseTokenList(absl::string_view text) {
   std::vector<int32_t> ids;
   for (absl::string_view piece :

@@ -38,6 +38,12 @@ struct LoadedModel {
 absl::StatusOr<LoadedModel> LoadModelFromFlags(const ModelFlags& flags,
                                                const ModelLoadOptions& base = {});
 
+// Parses a --kv-dtype value: "f32" or "f16".
+absl::StatusOr<DType> ParseKvDType(absl::string_view text);
+inline constexpr char kKvDTypeHelp[] =
+    "KV cache entries: f32 or f16 (half the cache memory and the bytes attention reads per "
+    "token; entries rounded to f16 once)";
+
 // Parses "12 34 56" (spaces, commas or newlines between ids).
 absl::StatusOr<std::vector<int32_t>> ParseTokenList(absl::string_view text);
 

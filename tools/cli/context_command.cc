@@ -17,6 +17,7 @@ int ContextCommand(const Args& args) {
   std::string workers;
   int64_t kv_cache_mb = options.engine.scheduler.kv_cache_bytes >> 20;
   double group_wait_ms = options.engine.scheduler.group_wait_s * 1e3;
+  std::string kv_dtype_text = "f32";
   ArgParser parser("blockserve context",
                    "Runs a context service: holds sessions and their block KV cache, batches "
                    "block-decoder work across sessions and streams each context embedding to "
@@ -33,6 +34,7 @@ int ContextCommand(const Args& args) {
                  "answer ContextAdmin calls (worker set, drain announcement) from any address, "
                  "not only from this machine; only on a trusted network");
   parser.AddInt("kv-cache-mb", &kv_cache_mb, "block KV cache budget in MiB");
+  parser.AddString("kv-dtype", &kv_dtype_text, kKvDTypeHelp);
   parser.AddInt("page-size", &options.engine.scheduler.page_size, "blocks per KV cache page");
   parser.AddInt("max-sessions", &options.engine.scheduler.max_sessions,
                 "sessions admitted to the KV cache at once (more wait)");
@@ -79,6 +81,13 @@ int ContextCommand(const Args& args) {
                  "--max-block-attempts must be at least 1\n");
     return 2;
   }
+  absl::StatusOr<DType> kv_dtype = ParseKvDType(kv_dtype_text);
+  if (!kv_dtype.ok()) {
+    std::fprintf(stderr, "blockserve context: %s\n",
+                 std::string(kv_dtype.status().message()).c_str());
+    return 2;
+  }
+  options.engine.scheduler.kv_dtype = *kv_dtype;
   options.workers = *std::move(targets);
   options.engine.scheduler.kv_cache_bytes = kv_cache_mb << 20;
   options.engine.scheduler.group_wait_s = group_wait_ms * 1e-3;

@@ -72,6 +72,7 @@ int RunCommand(const Args& args) {
   uint64_t seed = 0;
   int batch = 1;
   bool ignore_eos = false;
+  std::string kv_dtype_text = "f32";
   bool logprobs = false;
   bool json = false;
   ArgParser parser("blockserve run",
@@ -91,6 +92,7 @@ int RunCommand(const Args& args) {
   parser.AddUint64("seed", &seed, "sampling seed");
   parser.AddInt("batch", &batch, "copies of the prompt generated together");
   parser.AddBool("ignore-eos", &ignore_eos, "keep generating after the end-of-text token");
+  parser.AddString("kv-dtype", &kv_dtype_text, kKvDTypeHelp);
   parser.AddBool("logprobs", &logprobs, "report the log-probability of each generated token");
   parser.AddBool("json", &json,
                  "print one JSON object: tokens and text of the first copy, finish_reason, "
@@ -110,6 +112,8 @@ int RunCommand(const Args& args) {
     return 2;
   }
 
+  absl::StatusOr<DType> kv_dtype = ParseKvDType(kv_dtype_text);
+  if (!kv_dtype.ok()) return Fail("run", kv_dtype.status());
   absl::StatusOr<LoadedModel> loaded = LoadModelFromFlags(model_flags);
   if (!loaded.ok()) return Fail("run", loaded.status());
   const Model& model = *loaded->model;
@@ -121,8 +125,11 @@ int RunCommand(const Args& args) {
   if (!prompt_ids.ok()) return Fail("run", prompt_ids.status());
 
   EngineOptions options;
+  options.context.kv_dtype = *kv_dtype;
+  options.vanilla.kv_dtype = *kv_dtype;
   options.context.max_sessions = std::max(options.context.max_sessions, batch);
-  options.token_decoder.max_active_blocks = std::max(options.token_decoder.max_active_blocks, batch);
+  options.token_decoder.max_active_blocks =
+      std::max(options.token_decoder.max_active_blocks, batch);
   options.vanilla.max_sessions = std::max(options.vanilla.max_sessions, batch);
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(model, options);
   if (!engine.ok()) return Fail("run", engine.status());
@@ -161,7 +168,8 @@ int RunCommand(const Args& args) {
   const Collector::Output& first = collector.outputs[0];
   std::string text;
   if (*tokenizer != nullptr) {
-    absl::StatusOr<std::string> decoded = (*tokenizer)->Decode(first.tokens, /*skip_special=*/false);
+    absl::StatusOr<std::string> decoded =
+        (*tokenizer)->Decode(first.tokens, /*skip_special=*/false);
     if (!decoded.ok()) return Fail("run", decoded.status());
     text = *decoded;
   }

@@ -40,8 +40,11 @@ class EngineTest : public ::testing::TestWithParam<std::string> {
       r.max_new_tokens = 3 + (i * 5) % 14;
       r.stop_at_eos = false;
       r.return_logprobs = true;
-      if (i % 3 != 0) r.sampling = {.temperature = 0.9f, .top_k = i % 2 ? 20 : 0,
-                                    .top_p = i % 4 == 1 ? 0.8f : 1.0f, .seed = 1000u + i};
+      if (i % 3 != 0)
+        r.sampling = {.temperature = 0.9f,
+                      .top_k = i % 2 ? 20 : 0,
+                      .top_p = i % 4 == 1 ? 0.8f : 1.0f,
+                      .seed = 1000u + i};
       requests.push_back(std::move(r));
     }
     return requests;
@@ -86,6 +89,46 @@ TEST_P(EngineTest, SmallStepsAndMemoryBudgetGiveTheSameOutput) {
     ASSERT_TRUE(constrained[i].status.ok()) << constrained[i].status;
     EXPECT_EQ(constrained[i].tokens, reference[i].tokens) << "request " << i;
   }
+}
+
+TEST_P(EngineTest, AnF16KvCacheHoldsTwiceTheEntriesAndStaysCloseToF32) {
+  // Greedy requests: the log-probabilities of the tokens both caches chose
+  // agree to F16 rounding (the first token always; later ones while the
+  // two outputs are still equal).
+  std::vector<GenerationRequest> requests = MixedRequests(8);
+  for (GenerationRequest& r : requests) r.sampling = {};
+  EngineOptions f16;
+  f16.context.kv_dtype = DType::kF16;
+  f16.vanilla.kv_dtype = DType::kF16;
+  auto f32_engine = MakeEngine();
+  auto f16_engine = MakeEngine(f16);
+  const auto exact = GenerateAll(*f32_engine, requests);
+  const auto rounded = GenerateAll(*f16_engine, requests);
+  int compared = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(rounded[i].status.ok()) << rounded[i].status;
+    ASSERT_EQ(rounded[i].tokens.size(), exact[i].tokens.size());
+    for (size_t t = 0; t < exact[i].tokens.size(); ++t) {
+      EXPECT_NEAR(rounded[i].logprobs[t], exact[i].logprobs[t], 2e-2) << i << " token " << t;
+      ++compared;
+      if (rounded[i].tokens[t] != exact[i].tokens[t]) break;
+    }
+  }
+  EXPECT_GE(compared, 8);
+  // The same byte budget holds the same bytes, so twice the entries.
+  EXPECT_EQ(f16_engine->stats().kv_capacity_bytes, f32_engine->stats().kv_capacity_bytes);
+  const NeoxStackConfig& stack =
+      model_->is_block() ? model_->config().block_decoder : model_->config().vanilla;
+  EXPECT_EQ(PagedKvCache::PageBytes(stack, 16, DType::kF16) * 2,
+            PagedKvCache::PageBytes(stack, 16, DType::kF32));
+  // Anything else is refused.
+  EngineOptions bf16;
+  bf16.context.kv_dtype = DType::kBF16;
+  bf16.vanilla.kv_dtype = DType::kBF16;
+  auto refused = Engine::Create(*model_, bf16);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("f32 or f16"));
 }
 
 TEST_P(EngineTest, SameSeedSameTokensDifferentSeedDifferentTokens) {
@@ -205,9 +248,13 @@ TEST_P(EngineTest, ShutdownEndsOpenRequestsAndRefusesNewOnes) {
   r.max_new_tokens = 50000;
   r.stop_at_eos = false;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(engine->Enqueue(r, [&](GenerationUpdate u) {
-      if (u.finished && u.finish_reason == FinishReason::kCancelled) ++cancelled;
-    }).ok());
+    ASSERT_TRUE(engine
+                    ->Enqueue(r,
+                              [&](GenerationUpdate u) {
+                                if (u.finished && u.finish_reason == FinishReason::kCancelled)
+                                  ++cancelled;
+                              })
+                    .ok());
   }
   engine->Shutdown();
   EXPECT_EQ(cancelled.load(), 3);
