@@ -39,9 +39,11 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 // it one core streamed a vocabulary matrix at ~21 GB/s, below its ~25 GB/s
 // plain read; a single-threaded worker's M = 8 projection went from 2.5 to
 // ~1.8 ms (gemm_benchmark with BLOCKSERVE_BENCH_THREADS=1; 1 and 2 KiB
-// ahead measured in between).
+// ahead measured in between). Only for weights from memory
+// (internal::kPrefetchMinWeightBytes).
 constexpr int64_t kPrefetchAhead = 64;
-template <int MR, int NP>
+
+template <int MR, int NP, bool kPrefetch>
 BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0, int64_t j1,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y,
@@ -53,7 +55,9 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int
   for (int64_t j = j0; j < j1; ++j) {
     __m512bh wv[NP];
     for (int p = 0; p < NP; ++p) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[p] + j + kPrefetchAhead), _MM_HINT_T0);
+      if constexpr (kPrefetch) {
+        _mm_prefetch(reinterpret_cast<const char*>(w[p] + j + kPrefetchAhead), _MM_HINT_T0);
+      }
       wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j);
     }
     for (int r = 0; r < MR; ++r) {
@@ -68,15 +72,26 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int
 // two panels are 16 KiB, which stay in L1 while every row tile goes over them.
 constexpr int64_t kPairChunkBf16 = 128;
 
-template <int NP>
+template <int NP, bool kPrefetch>
 BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t pairs,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y) {
   internal::ForEachRowTile<NP>(
       m, pairs, kPairChunkBf16, [&](auto rows, int64_t r, int64_t j0, int64_t j1, float* partial) {
-        TileAvx512Bf16<decltype(rows)::value, NP>(xb + r * pairs, pairs, j0, j1, panel0,
-                                                  panel_elems, col0, n, e, y + r * n, partial);
+        TileAvx512Bf16<decltype(rows)::value, NP, kPrefetch>(
+            xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0, n, e, y + r * n, partial);
       });
+}
+
+template <int NP>
+void RowsAvx512Bf16(bool prefetch, const uint32_t* xb, int64_t m, int64_t pairs,
+                    const uint16_t* panel0, int64_t panel_elems, int64_t col0, int64_t n,
+                    const GemmEpilogue& e, float* y) {
+  if (prefetch) {
+    RowsAvx512Bf16<NP, true>(xb, m, pairs, panel0, panel_elems, col0, n, e, y);
+  } else {
+    RowsAvx512Bf16<NP, false>(xb, m, pairs, panel0, panel_elems, col0, n, e, y);
+  }
 }
 
 // x rows to BF16 pairs, round to nearest even (odd k padded with 0).
@@ -203,6 +218,7 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
     ConvertRowsAvx512Bf16(x, m, k, xb.data());
   }
   const int64_t chunk = GemmRowChunk(k, sizeof(uint16_t));
+  const bool prefetch = n * k * int64_t{sizeof(uint16_t)} >= internal::kPrefetchMinWeightBytes;
   for (int64_t row0 = 0; row0 < m; row0 += chunk) {
     const int64_t rows = std::min(chunk, m - row0);
     float* yc = y + row0 * n;
@@ -217,11 +233,11 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
         if (kernel == Kernel::kAvx512Bf16) {
           const uint32_t* xc = xb.data() + row0 * pairs;
           if (p + 1 < panels) {
-            RowsAvx512Bf16<2>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue,
-                              yc);
+            RowsAvx512Bf16<2>(prefetch, xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n,
+                              epilogue, yc);
           } else {
-            RowsAvx512Bf16<1>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue,
-                              yc);
+            RowsAvx512Bf16<1>(prefetch, xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n,
+                              epilogue, yc);
           }
           continue;
         }

@@ -5,7 +5,8 @@
 #
 # usage: tools/bench/paper_benchmarks.sh OUT_DIR [SECTION...]
 # sections (default: all, in this order):
-#   targets   vanilla_70 128/128 at batch 1 and 32, F32 and BF16 weights
+#   targets   vanilla_70 128/128 at batch 1 and 32, F32 and BF16 weights, F32
+#             and F16 KV cache, two alternating rounds
 #   pair      block_main_b4_19 vs vanilla_70 at batch 16: prefill-heavy,
 #             decode-heavy, 128/128
 #   long      block_main_b4_19 vs vanilla_70, 16384 prompt + 256 generated, batch 1
@@ -17,7 +18,7 @@
 #   kernels   gemm_benchmark and ops_benchmark
 # env: BLOCKSERVE_BIN (build/bin/blockserve), BENCH_DIR (build/bench),
 #      MODELS (/tmp/blockserve-presets: random-weight presets, made if missing),
-#      DTYPE (bf16), THREADS (2)
+#      DTYPE (bf16), KV (f32: the KV cache of the other sections), THREADS (2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,6 +30,7 @@ BIN=${BLOCKSERVE_BIN:-build/bin/blockserve}
 BENCH_DIR=${BENCH_DIR:-build/bench}
 MODELS=${MODELS:-/tmp/blockserve-presets}
 DTYPE=${DTYPE:-bf16}
+KV=${KV:-f32}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT" "$MODELS"
 
@@ -45,7 +47,8 @@ point() {
   local name=$1 preset=$2 dtype=$3 repeat=$4
   shift 4
   local cmd=("$BIN" bench --engine --model "$(model "$preset")" --threads "$THREADS"
-             --weight-dtype "$dtype" --repeat "$repeat" --json --out "$OUT/$name.json" "$@")
+             --weight-dtype "$dtype" --kv-dtype "$KV" --repeat "$repeat" --json
+             --out "$OUT/$name.json" "$@")
   echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] ${cmd[*]}" | tee -a "$OUT/commands.log" >&2
   "${cmd[@]}" >/dev/null
 }
@@ -53,10 +56,14 @@ point() {
 for section in "${SECTIONS[@]}"; do
   case "$section" in
     targets)
-      for dtype in f32 bf16; do
-        for batch in 1 32; do
-          point "target_vanilla_70_${dtype}_b${batch}" vanilla_70 "$dtype" 3 \
-            --prompt-len 128 --gen-len 128 --batch "$batch"
+      for round in 1 2; do
+        for kv in f32 f16; do
+          for dtype in f32 bf16; do
+            for batch in 1 32; do
+              KV=$kv point "target_vanilla_70_${dtype}_kv${kv}_b${batch}_$round" vanilla_70 \
+                "$dtype" 3 --prompt-len 128 --gen-len 128 --batch "$batch"
+            done
+          done
         done
       done
       ;;
