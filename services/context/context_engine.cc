@@ -167,6 +167,11 @@ void ContextEngine::PublishLoad() {
   metrics_->waiting_sessions.Set(stats.waiting_sessions);
   metrics_->kv_used_bytes.Set(static_cast<double>(stats.kv_used_bytes));
   metrics_->kv_capacity_bytes.Set(static_cast<double>(stats.kv_capacity_bytes));
+  metrics_->pipeline_groups.Set(stats.pipeline_groups);
+  const double stragglers = static_cast<double>(stats.straggler_steps);
+  if (stragglers > metrics_->straggler_steps.Value()) {
+    metrics_->straggler_steps.Increment(stragglers - metrics_->straggler_steps.Value());
+  }
 }
 
 void ContextEngine::Loop() {

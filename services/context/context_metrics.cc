@@ -37,6 +37,11 @@ ContextMetrics::ContextMetrics(metrics::MetricsRegistry& r)
       step_seconds(r.Histogram("blockserve_context_step_seconds",
                                "Duration of one block-decoder forward pass",
                                metrics::StepLatencyBuckets())),
+      pipeline_groups(r.Gauge("blockserve_context_pipeline_groups",
+                              "Session groups the block decoder steps in turn")),
+      straggler_steps(r.Counter("blockserve_context_straggler_steps_total",
+                                "Block-decoder passes that left a late block of their group "
+                                "behind (--group-wait-ms passed)")),
       queued_blocks(r.Gauge("blockserve_context_queued_blocks",
                             "Context embeddings waiting for a token worker")),
       in_flight_blocks(r.Gauge("blockserve_context_in_flight_blocks",

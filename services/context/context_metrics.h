@@ -31,6 +31,8 @@ struct ContextMetrics {
   prometheus::Gauge& batch_size;  // blocks in the last forward pass
   prometheus::Histogram& batch_size_histogram;
   prometheus::Histogram& step_seconds;  // one block-decoder forward pass
+  prometheus::Gauge& pipeline_groups;
+  prometheus::Counter& straggler_steps;  // a group stepped without a late block
 
   // Blocks and workers.
   prometheus::Gauge& queued_blocks;     // waiting for a worker

@@ -118,7 +118,7 @@ ContextScheduler::GroupPick ContextScheduler::PickGroup(double now) const {
     const bool whole = group.ready + group.prefill > 0 &&
                        (group.in_flight == 0 ||
                         (group.ready > 0 && now - group.oldest_ready_s >= options_.group_wait_s));
-    if (whole) return {.group = g, .prefill_only = false};
+    if (whole) return {.group = g, .prefill_only = false, .straggler = group.in_flight > 0};
     // Prompts never wait: their first block joins the group's batches later.
     if (group.prefill > 0) return {.group = g, .prefill_only = true};
   }
@@ -165,7 +165,7 @@ void ContextScheduler::Admit() {
     session.ready_since_s = now;
     if (Grouped()) {
       // The smallest group; among equals one with nothing in flight, so the
-      // prompt is read at once.
+      // first block leaves with that group's next batch, not a batch later.
       int best = 0;
       for (int g = 1; g < static_cast<int>(groups.size()); ++g) {
         const auto key = [&](int i) {
@@ -214,6 +214,7 @@ ContextScheduler::StepOutput ContextScheduler::Step() {
   const GroupPick pick = Grouped() ? PickGroup(Now()) : GroupPick{.group = 0};
   const int group = pick.group;
   if (Grouped() && group >= 0) last_group_ = group;
+  if (pick.straggler) ++straggler_steps_;
   const auto in_step = [&](const Session& session) { return !Grouped() || session.group == group; };
   // Decode steps first (one block each, latency-critical), then prefill
   // chunks with what is left of the step's block budget.
@@ -343,6 +344,8 @@ ContextScheduler::Stats ContextScheduler::stats() const {
   stats.kv_used_bytes = cache_.used_bytes();
   stats.kv_capacity_bytes = cache_.capacity_bytes();
   stats.last_step_blocks = last_step_blocks_;
+  stats.pipeline_groups = std::max(1, options_.pipeline_groups);
+  stats.straggler_steps = straggler_steps_;
   return stats;
 }
 

@@ -70,6 +70,9 @@ class ContextScheduler {
     int64_t kv_used_bytes = 0;
     int64_t kv_capacity_bytes = 0;
     int last_step_blocks = 0;
+    int pipeline_groups = 1;
+    // Steps that left blocks of their group behind (group_wait_s passed).
+    int64_t straggler_steps = 0;
   };
 
   // What one Step() produced.
@@ -140,6 +143,7 @@ class ContextScheduler {
   struct GroupPick {
     int group = -1;
     bool prefill_only = false;
+    bool straggler = false;  // stepping without some of the group's blocks
   };
 
   ContextScheduler(const BlockDecoder& decoder, Backend& backend, const ModelConfig& config,
@@ -171,6 +175,7 @@ class ContextScheduler {
   int decoding_blocks_ = 0;
   int last_step_blocks_ = 0;
   int last_group_ = -1;  // the group the last grouped Step() advanced
+  int64_t straggler_steps_ = 0;
 };
 
 }  // namespace blockserve

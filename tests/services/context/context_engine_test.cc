@@ -167,6 +167,8 @@ TEST_P(ContextEngineTest, AStepIsSplitOverWorkersOnlyWhenGroupsAreFewer) {
   options.pipeline_groups = 0;  // one group per worker: a step is one part
   RunAll(MakeEngine(options), MixedRequests(4));
   EXPECT_EQ(dispatcher_->last_parts(), 1);
+  EXPECT_EQ(metrics_.pipeline_groups.Value(), 4);
+  EXPECT_EQ(metrics_.straggler_steps.Value(), 0);
 }
 
 TEST_P(ContextEngineTest, ChunkedPrefillAndATightMemoryBudgetGiveTheSameTokens) {

@@ -107,9 +107,12 @@ TEST_F(ContextSchedulerGroupsTest, AGroupWaitsForItsStragglerOnlyUpToGroupWait) 
   EXPECT_FALSE(scheduler->HasStepWork());
   now_ += 0.002;
   ASSERT_TRUE(scheduler->HasStepWork());
+  EXPECT_EQ(scheduler->stats().straggler_steps, 0);
   ContextScheduler::StepOutput alone = scheduler->Step();
   ASSERT_EQ(alone.jobs.size(), 1u);
   EXPECT_EQ(alone.jobs[0].session_id, first.jobs[0].session_id);
+  EXPECT_EQ(scheduler->stats().straggler_steps, 1);
+  EXPECT_EQ(scheduler->stats().pipeline_groups, 2);
 
   // The straggler arrives and waits for the rest of its group again.
   ASSERT_TRUE(scheduler->CompleteBlock(Decoded(first.jobs[1])));
