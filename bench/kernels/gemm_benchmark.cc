@@ -12,10 +12,10 @@
 // compared against (docs/benchmarks.md).
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <random>
 #include <vector>
 
+#include "bench/kernels/bench_threads.h"
 #include "benchmark/benchmark.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
@@ -24,11 +24,6 @@
 namespace blockserve {
 namespace {
 
-int BenchThreads() {
-  const char* env = std::getenv("BLOCKSERVE_BENCH_THREADS");
-  const int threads = env != nullptr ? std::atoi(env) : 0;
-  return threads > 0 ? threads : 2;
-}
 const int kThreads = BenchThreads();
 constexpr int64_t kSlices = 64;  // of the peak benchmarks' work
 

@@ -14,10 +14,10 @@
 // BM_MemoryRead gives the read bandwidth the decode-time roofline uses.
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <random>
 #include <vector>
 
+#include "bench/kernels/bench_threads.h"
 #include "benchmark/benchmark.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
@@ -26,12 +26,6 @@
 namespace blockserve {
 namespace {
 
-// BLOCKSERVE_BENCH_THREADS=N sets the pool size (default 2, both cores).
-int BenchThreads() {
-  const char* env = std::getenv("BLOCKSERVE_BENCH_THREADS");
-  const int threads = env != nullptr ? std::atoi(env) : 0;
-  return threads > 0 ? threads : 2;
-}
 const int kThreads = BenchThreads();
 constexpr int kHeads = 8;
 constexpr int kHeadDim = 64;
