@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -22,15 +21,6 @@ namespace {
 using ::testing::HasSubstr;
 
 const char kModel[] = "block_l4_r2";
-
-std::string LastLine(const std::string& text) {
-  std::string line, last;
-  std::istringstream in(text);
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
-  }
-  return last;
-}
 
 class BenchGatewayTest : public ::testing::Test {
  protected:

@@ -7,7 +7,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -17,21 +16,13 @@
 namespace blockserve {
 namespace {
 
+using ::blockserve::testing::LastLine;
 using ::blockserve::testing::RunBlockserve;
 using ::blockserve::testing::RunProcess;
 using ::testing::HasSubstr;
 
 std::string Fixture(const std::string& name) {
   return std::string(BLOCKSERVE_TEST_DATA_DIR) + "/models/" + name;
-}
-
-std::string LastLine(const std::string& text) {
-  std::string line, last;
-  std::istringstream in(text);
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
-  }
-  return last;
 }
 
 std::string TempDir(const std::string& name) {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <sstream>
 
 namespace blockserve::testing {
 
@@ -90,6 +91,15 @@ ProcessResult RunBlockserve(const std::vector<std::string>& args, const std::str
   std::vector<std::string> argv = {BLOCKSERVE_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv, input);
+}
+
+std::string LastLine(const std::string& text) {
+  std::string line, last;
+  std::istringstream in(text);
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
 }
 
 }  // namespace blockserve::testing

@@ -23,6 +23,9 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
 // Runs the built blockserve tool (BLOCKSERVE_BIN) with `args`.
 ProcessResult RunBlockserve(const std::vector<std::string>& args, const std::string& input = "");
 
+// The last non-empty line of `text` (a command's final JSON object), or "".
+std::string LastLine(const std::string& text);
+
 }  // namespace blockserve::testing
 
 #endif  // BLOCKSERVE_TESTS_UTIL_SUBPROCESS_H_

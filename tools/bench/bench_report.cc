@@ -12,6 +12,18 @@ nlohmann::json Percentiles::ToJson() const {
   return {{"p50", p50}, {"p90", p90}, {"p99", p99}, {"mean", mean}};
 }
 
+void BenchSummary::AddTo(nlohmann::json& out) const {
+  out["requests"] = requests;
+  out["generated_tokens"] = generated_tokens;
+  out["elapsed_s"] = elapsed_s;
+  out["generated_tokens_per_s"] = generated_tokens_per_s;
+  out["total_tokens_per_s"] = total_tokens_per_s;
+  out["ttft_s"] = ttft_s.p50;
+  out["ttft"] = ttft_s.ToJson();
+  out["itl"] = itl_s.ToJson();
+  out["inter_update"] = inter_update_s.ToJson();
+}
+
 Percentiles ComputePercentiles(std::vector<double> values) {
   Percentiles p;
   if (values.empty()) return p;

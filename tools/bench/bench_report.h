@@ -47,6 +47,11 @@ struct BenchSummary {
   // Gap between consecutive updates of a stream (for block models, the
   // inter-block latency).
   Percentiles inter_update_s;
+
+  // Writes the fields both bench targets report (requests, generated_tokens,
+  // elapsed_s, generated_tokens_per_s, total_tokens_per_s, ttft_s, ttft,
+  // itl, inter_update) into `out`.
+  void AddTo(nlohmann::json& out) const;
 };
 BenchSummary Summarize(const std::vector<RequestTrace>& traces, double elapsed_s);
 

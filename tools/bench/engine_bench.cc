@@ -117,15 +117,7 @@ absl::StatusOr<nlohmann::json> RunEngineBench(const Model& model,
   out["prompt_len"] = options.prompt_len;
   out["gen_len"] = options.gen_len;
   out["batch"] = options.batch;
-  out["requests"] = summary.requests;
-  out["generated_tokens"] = summary.generated_tokens;
-  out["elapsed_s"] = summary.elapsed_s;
-  out["generated_tokens_per_s"] = summary.generated_tokens_per_s;
-  out["total_tokens_per_s"] = summary.total_tokens_per_s;
-  out["ttft_s"] = summary.ttft_s.p50;
-  out["ttft"] = summary.ttft_s.ToJson();
-  out["itl"] = summary.itl_s.ToJson();
-  out["inter_update"] = summary.inter_update_s.ToJson();
+  summary.AddTo(out);
   out["kv_bytes_per_seq"] = KvBytesPerSequence(config, total_tokens, options.kv_dtype);
   out["kv_dtype"] = DTypeName(options.kv_dtype);
   out["kv_reserved_peak_bytes"] = kv_peak;

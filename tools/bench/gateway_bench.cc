@@ -174,18 +174,10 @@ absl::StatusOr<nlohmann::json> RunGatewayBench(const GatewayClient& client,
   out["gen_len"] = options.gen_len;
   out["batch"] = options.concurrency;
   out["concurrency"] = options.concurrency;
-  out["requests"] = summary.requests;
+  summary.AddTo(out);
   out["failed_requests"] = summary.failed_requests;
   if (!first_error.empty()) out["first_error"] = first_error;
-  out["generated_tokens"] = summary.generated_tokens;
-  out["elapsed_s"] = summary.elapsed_s;
-  out["generated_tokens_per_s"] = summary.generated_tokens_per_s;
-  out["total_tokens_per_s"] = summary.total_tokens_per_s;
-  out["ttft_s"] = summary.ttft_s.p50;
-  out["ttft"] = summary.ttft_s.ToJson();
   out["server_ttft"] = ComputePercentiles(server_ttfts).ToJson();
-  out["itl"] = summary.itl_s.ToJson();
-  out["inter_update"] = summary.inter_update_s.ToJson();
   const int64_t total_tokens = int64_t{options.prompt_len} + options.gen_len;
   out["kv_bytes_per_seq"] =
       config.has_value() ? nlohmann::json(KvBytesPerSequence(*config, total_tokens)) : nullptr;
