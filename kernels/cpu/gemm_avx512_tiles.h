@@ -18,11 +18,6 @@
 
 namespace blockserve::cpu::internal {
 
-// Weights at least this large come from memory, not the cache: the tile
-// loops prefetch them ahead of use. Smaller ones (the layers' 0.5-4 MB)
-// stay cached, where a prefetch only costs a load slot (~5% slower).
-inline constexpr int64_t kPrefetchMinWeightBytes = int64_t{8} << 20;
-
 // Accumulators of MR rows x NP panels: zero for the first depth chunk, else
 // where the previous chunk left them in `partial`.
 template <int MR, int NP>

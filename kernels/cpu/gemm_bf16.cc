@@ -35,14 +35,20 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 // accumulators start from zero at j0 == 0, else from `partial`, and go back
 // there unless j1 == pairs (then the epilogue stores them to y). The same
 // arithmetic as one unbroken chain, whatever the chunking.
-// Prefetch distance in k pairs (64 B of a panel each): 4 KiB ahead. Without
-// it one core streamed a vocabulary matrix at ~21 GB/s, below its ~25 GB/s
-// plain read; a single-threaded worker's M = 8 projection went from 2.5 to
-// ~1.8 ms (gemm_benchmark with BLOCKSERVE_BENCH_THREADS=1; 1 and 2 KiB
-// ahead measured in between). Only for weights from memory
-// (internal::kPrefetchMinWeightBytes).
-constexpr int64_t kPrefetchAhead = 64;
-
+// The weights are prefetched one task ahead: reading line j of its NP
+// panels, a tile asks for line j of the next NP panels, which the same
+// thread usually takes next (ParallelFor hands out contiguous chunks of
+// tasks). A task is microseconds of work, far more than DRAM latency.
+// Every weight needs it in a real forward pass, not only the vocabulary
+// matrix: a step streams the layers and then 25-100 MB of vocabulary
+// matrix, which evicts the layers before the next step (in a
+// single-threaded token decoder the layer GEMMs took 40% as long as the
+// vocabulary projection, not the 25% their FLOPs predict). Measured with
+// `bench --engine --threads 1` on block_main_b4_19, alternating binaries:
+// one-task-ahead for every weight against the previous 4 KiB ahead for
+// weights of 8 MiB and more, +12% generated tokens/s at batch 8 and +15%
+// at batch 32. With two threads and in gemm_benchmark's cached layer
+// shapes it costs up to ~10% at M = 8 (a load slot per line).
 template <int MR, int NP, bool kPrefetch>
 BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0, int64_t j1,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
@@ -52,11 +58,12 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int
   internal::LoadTileAccumulators<MR, NP>(acc, j0 == 0, partial);
   const __m512i* w[NP];
   for (int p = 0; p < NP; ++p) w[p] = reinterpret_cast<const __m512i*>(panel0 + p * panel_elems);
+  const int64_t next_task = NP * pairs;  // in 64-byte lines
   for (int64_t j = j0; j < j1; ++j) {
     __m512bh wv[NP];
     for (int p = 0; p < NP; ++p) {
       if constexpr (kPrefetch) {
-        _mm_prefetch(reinterpret_cast<const char*>(w[p] + j + kPrefetchAhead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w[p] + j + next_task), _MM_HINT_T0);
       }
       wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j);
     }
@@ -72,26 +79,21 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int
 // two panels are 16 KiB, which stay in L1 while every row tile goes over them.
 constexpr int64_t kPairChunkBf16 = 128;
 
-template <int NP, bool kPrefetch>
+template <int NP>
 BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t pairs,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y) {
   internal::ForEachRowTile<NP>(
       m, pairs, kPairChunkBf16, [&](auto rows, int64_t r, int64_t j0, int64_t j1, float* partial) {
-        TileAvx512Bf16<decltype(rows)::value, NP, kPrefetch>(
-            xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0, n, e, y + r * n, partial);
+        // The first row tile over a chunk prefetches; the others find it in L1.
+        if (r == 0) {
+          TileAvx512Bf16<decltype(rows)::value, NP, true>(
+              xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0, n, e, y + r * n, partial);
+        } else {
+          TileAvx512Bf16<decltype(rows)::value, NP, false>(
+              xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0, n, e, y + r * n, partial);
+        }
       });
-}
-
-template <int NP>
-void RowsAvx512Bf16(bool prefetch, const uint32_t* xb, int64_t m, int64_t pairs,
-                    const uint16_t* panel0, int64_t panel_elems, int64_t col0, int64_t n,
-                    const GemmEpilogue& e, float* y) {
-  if (prefetch) {
-    RowsAvx512Bf16<NP, true>(xb, m, pairs, panel0, panel_elems, col0, n, e, y);
-  } else {
-    RowsAvx512Bf16<NP, false>(xb, m, pairs, panel0, panel_elems, col0, n, e, y);
-  }
 }
 
 // x rows to BF16 pairs, round to nearest even (odd k padded with 0).
@@ -218,7 +220,6 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
     ConvertRowsAvx512Bf16(x, m, k, xb.data());
   }
   const int64_t chunk = GemmRowChunk(k, sizeof(uint16_t));
-  const bool prefetch = n * k * int64_t{sizeof(uint16_t)} >= internal::kPrefetchMinWeightBytes;
   for (int64_t row0 = 0; row0 < m; row0 += chunk) {
     const int64_t rows = std::min(chunk, m - row0);
     float* yc = y + row0 * n;
@@ -233,11 +234,11 @@ void GemmBf16(ThreadPool& pool, const float* x, int64_t m, int64_t k, const uint
         if (kernel == Kernel::kAvx512Bf16) {
           const uint32_t* xc = xb.data() + row0 * pairs;
           if (p + 1 < panels) {
-            RowsAvx512Bf16<2>(prefetch, xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n,
-                              epilogue, yc);
+            RowsAvx512Bf16<2>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue,
+                              yc);
           } else {
-            RowsAvx512Bf16<1>(prefetch, xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n,
-                              epilogue, yc);
+            RowsAvx512Bf16<1>(xc, rows, pairs, panel, panel_elems, p * kPanelWidth, n, epilogue,
+                              yc);
           }
           continue;
         }

@@ -28,11 +28,10 @@ inline float EpilogueScalar(float v, int64_t col, float old, const GemmEpilogue&
 // == k, where the epilogue stores them to y. Continuing a chain of FMAs
 // from a stored value is the same arithmetic as one unbroken chain, so the
 // result does not depend on the chunking.
-// Prefetch distance in depths (64 B each): 2 KiB ahead in every panel keeps
-// enough misses in flight for one core to stream the weights near its DRAM
-// bandwidth (measured against 1 KiB and 4 KiB in gemm_benchmark). Only for
-// weights from memory (internal::kPrefetchMinWeightBytes).
-constexpr int64_t kPrefetchDepthsF32 = 32;
+// The weights are prefetched one task ahead, as in gemm_bf16.cc (which says
+// why every weight needs it): reading depth d of its NP panels, a
+// tile asks for depth d of the next NP panels, which the same thread usually
+// takes next.
 template <int MR, int NP, bool kPrefetch>
 BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t d1,
                                  const float* panel0, int64_t panel_elems, int64_t col0, int64_t n,
@@ -43,9 +42,9 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t 
     __m512 w[NP];
     for (int p = 0; p < NP; ++p) {
       if constexpr (kPrefetch) {
-        _mm_prefetch(reinterpret_cast<const char*>(panel0 + p * panel_elems +
-                                                   (d + kPrefetchDepthsF32) * kPanelWidth),
-                     _MM_HINT_T0);
+        _mm_prefetch(
+            reinterpret_cast<const char*>(panel0 + (p + NP) * panel_elems + d * kPanelWidth),
+            _MM_HINT_T0);
       }
       w[p] = _mm512_loadu_ps(panel0 + p * panel_elems + d * kPanelWidth);
     }
@@ -62,25 +61,21 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t 
 // every row tile goes over them.
 constexpr int64_t kDepthChunkF32 = 128;
 
-template <int NP, bool kPrefetch>
+template <int NP>
 BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const float* panel0,
                                  int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y) {
   internal::ForEachRowTile<NP>(
       m, k, kDepthChunkF32, [&](auto rows, int64_t r, int64_t d0, int64_t d1, float* partial) {
-        TileAvx512<decltype(rows)::value, NP, kPrefetch>(x + r * k, k, d0, d1, panel0, panel_elems,
-                                                         col0, n, e, y + r * n, partial);
+        // The first row tile over a chunk prefetches; the others find it in L1.
+        if (r == 0) {
+          TileAvx512<decltype(rows)::value, NP, true>(x + r * k, k, d0, d1, panel0, panel_elems,
+                                                      col0, n, e, y + r * n, partial);
+        } else {
+          TileAvx512<decltype(rows)::value, NP, false>(x + r * k, k, d0, d1, panel0, panel_elems,
+                                                       col0, n, e, y + r * n, partial);
+        }
       });
-}
-
-template <int NP>
-void RowsAvx512(bool prefetch, const float* x, int64_t m, int64_t k, const float* panel0,
-                int64_t panel_elems, int64_t col0, int64_t n, const GemmEpilogue& e, float* y) {
-  if (prefetch) {
-    RowsAvx512<NP, true>(x, m, k, panel0, panel_elems, col0, n, e, y);
-  } else {
-    RowsAvx512<NP, false>(x, m, k, panel0, panel_elems, col0, n, e, y);
-  }
 }
 
 // ---- AVX2 / FMA: MR rows x one 16-column panel ----
@@ -174,7 +169,6 @@ void GemmF32(ThreadPool& pool, const float* x, int64_t m, int64_t k, const float
   const int64_t panels = Panels(n);
   const Kernel kernel = ChooseKernel();
   const int64_t chunk = GemmRowChunk(k, sizeof(float));
-  const bool prefetch = n * k * int64_t{sizeof(float)} >= internal::kPrefetchMinWeightBytes;
   for (int64_t row0 = 0; row0 < m; row0 += chunk) {
     const int64_t rows = std::min(chunk, m - row0);
     const float* xc = x + row0 * k;
@@ -191,11 +185,9 @@ void GemmF32(ThreadPool& pool, const float* x, int64_t m, int64_t k, const float
         switch (kernel) {
           case Kernel::kAvx512:
             if (two) {
-              RowsAvx512<2>(prefetch, xc, rows, k, panel, panel_elems, p * kPanelWidth, n, epilogue,
-                            yc);
+              RowsAvx512<2>(xc, rows, k, panel, panel_elems, p * kPanelWidth, n, epilogue, yc);
             } else {
-              RowsAvx512<1>(prefetch, xc, rows, k, panel, panel_elems, p * kPanelWidth, n, epilogue,
-                            yc);
+              RowsAvx512<1>(xc, rows, k, panel, panel_elems, p * kPanelWidth, n, epilogue, yc);
             }
             break;
           case Kernel::kAvx2:
