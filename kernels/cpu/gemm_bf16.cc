@@ -35,35 +35,47 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 // accumulators start from zero at j0 == 0, else from `partial`, and go back
 // there unless j1 == pairs (then the epilogue stores them to y). The same
 // arithmetic as one unbroken chain, whatever the chunking.
-// The weights are prefetched one task ahead: reading line j of its NP
-// panels, a tile asks for line j of the next NP panels, which the same
-// thread usually takes next (ParallelFor hands out contiguous chunks of
-// tasks). A task is microseconds of work, far more than DRAM latency.
-// Every weight needs it in a real forward pass, not only the vocabulary
-// matrix: a step streams the layers and then 25-100 MB of vocabulary
-// matrix, which evicts the layers before the next step (in a
+//
+// Weight prefetch, for every weight: a step streams the layers and then
+// 25-100 MB of vocabulary matrix, which evicts the layers before the next
+// step, so in a real forward pass no weight comes from the cache (in a
 // single-threaded token decoder the layer GEMMs took 40% as long as the
-// vocabulary projection, not the 25% their FLOPs predict). Measured with
-// `bench --engine --threads 1` on block_main_b4_19, alternating binaries:
-// one-task-ahead for every weight against the previous 4 KiB ahead for
-// weights of 8 MiB and more, +12% generated tokens/s at batch 8 and +15%
-// at batch 32. With two threads and in gemm_benchmark's cached layer
-// shapes it costs up to ~10% at M = 8 (a load slot per line).
+// vocabulary projection, not the 25% their FLOPs predict, while only
+// weights of 8 MiB and more were prefetched). A tile prefetches
+// `prefetch_lines` ahead in each panel; past the panel's end that is the
+// same panel of the next task, which the same thread usually takes next
+// (ParallelFor hands out contiguous chunks of tasks): without the wrap
+// every panel's first lines came unprefetched. One tile alone looks 4 KiB
+// ahead; several tiles over depth chunks look one chunk ahead (the first
+// tile prefetches the next chunk while the others reuse this one).
+// Measured against the previous scheme (4 KiB ahead without the wrap, 8 MiB
+// weights and up), alternating binaries, medians of 3 (gemm_benchmark,
+// BLOCKSERVE_BENCH_THREADS=1): the vocabulary projection (K = 512) at
+// M = 8 / 16 / 32 went from 2.00 / 3.32 / 5.76 to 1.41 / 2.54 / 4.75 ms;
+// the cached layer shapes (F32 and BF16, M = 8-32, one and two threads)
+// moved by -9% to +10%, median +1%. `bench --engine --threads 1` on
+// block_main_b4_19: +12-15%. A prefetch a whole task ahead was as fast on
+// the vocabulary but up to 39% slower on cached layer shapes, median +6%
+// (lines fetched that early evict the current ones from L1).
+constexpr int64_t kPrefetchAhead = 64;
+
 template <int MR, int NP, bool kPrefetch>
 BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0, int64_t j1,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y,
-                                          float* partial) {
+                                          float* partial, int64_t prefetch_lines) {
   __m512 acc[MR][NP];
   internal::LoadTileAccumulators<MR, NP>(acc, j0 == 0, partial);
   const __m512i* w[NP];
   for (int p = 0; p < NP; ++p) w[p] = reinterpret_cast<const __m512i*>(panel0 + p * panel_elems);
-  const int64_t next_task = NP * pairs;  // in 64-byte lines
+  const int64_t wrap = NP * pairs - pairs;  // from past panel p's end to panel p + NP
   for (int64_t j = j0; j < j1; ++j) {
     __m512bh wv[NP];
     for (int p = 0; p < NP; ++p) {
       if constexpr (kPrefetch) {
-        _mm_prefetch(reinterpret_cast<const char*>(w[p] + j + next_task), _MM_HINT_T0);
+        const int64_t ahead = j + prefetch_lines;
+        _mm_prefetch(reinterpret_cast<const char*>(w[p] + ahead + (ahead >= pairs ? wrap : 0)),
+                     _MM_HINT_T0);
       }
       wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j);
     }
@@ -83,15 +95,18 @@ template <int NP>
 BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t pairs,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y) {
+  const int64_t prefetch_lines = m > internal::kMaxTileRows ? kPairChunkBf16 : kPrefetchAhead;
   internal::ForEachRowTile<NP>(
       m, pairs, kPairChunkBf16, [&](auto rows, int64_t r, int64_t j0, int64_t j1, float* partial) {
         // The first row tile over a chunk prefetches; the others find it in L1.
         if (r == 0) {
-          TileAvx512Bf16<decltype(rows)::value, NP, true>(
-              xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0, n, e, y + r * n, partial);
+          TileAvx512Bf16<decltype(rows)::value, NP, true>(xb + r * pairs, pairs, j0, j1, panel0,
+                                                          panel_elems, col0, n, e, y + r * n,
+                                                          partial, prefetch_lines);
         } else {
-          TileAvx512Bf16<decltype(rows)::value, NP, false>(
-              xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0, n, e, y + r * n, partial);
+          TileAvx512Bf16<decltype(rows)::value, NP, false>(xb + r * pairs, pairs, j0, j1, panel0,
+                                                           panel_elems, col0, n, e, y + r * n,
+                                                           partial, 0);
         }
       });
 }

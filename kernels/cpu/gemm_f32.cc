@@ -28,23 +28,26 @@ inline float EpilogueScalar(float v, int64_t col, float old, const GemmEpilogue&
 // == k, where the epilogue stores them to y. Continuing a chain of FMAs
 // from a stored value is the same arithmetic as one unbroken chain, so the
 // result does not depend on the chunking.
-// The weights are prefetched one task ahead, as in gemm_bf16.cc (which says
-// why every weight needs it): reading depth d of its NP panels, a
-// tile asks for depth d of the next NP panels, which the same thread usually
-// takes next.
+// Weights are prefetched as in gemm_bf16.cc (which says why): 2 KiB ahead
+// in each panel for one tile, one depth chunk ahead for several, wrapping
+// from a panel's end into the same panel of the next task.
+constexpr int64_t kPrefetchDepthsF32 = 32;
+
 template <int MR, int NP, bool kPrefetch>
 BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t d1,
                                  const float* panel0, int64_t panel_elems, int64_t col0, int64_t n,
-                                 const GemmEpilogue& e, float* y, float* partial) {
+                                 const GemmEpilogue& e, float* y, float* partial,
+                                 int64_t prefetch_depths) {
   __m512 acc[MR][NP];
   internal::LoadTileAccumulators<MR, NP>(acc, d0 == 0, partial);
   for (int64_t d = d0; d < d1; ++d) {
     __m512 w[NP];
     for (int p = 0; p < NP; ++p) {
       if constexpr (kPrefetch) {
-        _mm_prefetch(
-            reinterpret_cast<const char*>(panel0 + (p + NP) * panel_elems + d * kPanelWidth),
-            _MM_HINT_T0);
+        const int64_t ahead = d + prefetch_depths;
+        _mm_prefetch(reinterpret_cast<const char*>(panel0 + p * panel_elems + ahead * kPanelWidth +
+                                                   (ahead >= k ? (NP - 1) * panel_elems : 0)),
+                     _MM_HINT_T0);
       }
       w[p] = _mm512_loadu_ps(panel0 + p * panel_elems + d * kPanelWidth);
     }
@@ -65,15 +68,17 @@ template <int NP>
 BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const float* panel0,
                                  int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y) {
+  const int64_t prefetch_depths = m > internal::kMaxTileRows ? kDepthChunkF32 : kPrefetchDepthsF32;
   internal::ForEachRowTile<NP>(
       m, k, kDepthChunkF32, [&](auto rows, int64_t r, int64_t d0, int64_t d1, float* partial) {
         // The first row tile over a chunk prefetches; the others find it in L1.
         if (r == 0) {
           TileAvx512<decltype(rows)::value, NP, true>(x + r * k, k, d0, d1, panel0, panel_elems,
-                                                      col0, n, e, y + r * n, partial);
+                                                      col0, n, e, y + r * n, partial,
+                                                      prefetch_depths);
         } else {
           TileAvx512<decltype(rows)::value, NP, false>(x + r * k, k, d0, d1, panel0, panel_elems,
-                                                       col0, n, e, y + r * n, partial);
+                                                       col0, n, e, y + r * n, partial, 0);
         }
       });
 }
