@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <random>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
@@ -23,6 +25,107 @@ constexpr double kModelInfoTimeoutS = 5;
 std::chrono::system_clock::time_point DeadlineAfter(double seconds) {
   return std::chrono::system_clock::now() +
          std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+}
+
+// The state of one measurement, shared by its calls' reactions.
+struct RunState {
+  RunState(const GatewayClient& client, const GatewayBenchOptions& options,
+           const std::vector<v1::GenerateRequest>& calls)
+      : client(client),
+        options(options),
+        calls(calls),
+        traces(calls.size()),
+        server_ttft(calls.size(), -1),
+        started(calls.size(), 0),
+        start(Clock::now()) {}
+
+  const GatewayClient& client;
+  const GatewayBenchOptions& options;
+  const std::vector<v1::GenerateRequest>& calls;
+  std::vector<RequestTrace> traces;  // one per call; each written by its own call only
+  std::vector<double> server_ttft;
+  std::vector<char> started;
+  const Clock::time_point start;
+  std::atomic<int> next{0};  // next call to start
+  std::atomic<int64_t> generated{0};
+  std::mutex mutex;  // guards the fields below
+  std::condition_variable all_done;
+  int streams_left = 0;
+  int failed = 0;
+  std::string first_error;
+
+  double SinceStart() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
+  // Starts stream `slot`'s next call, or ends the stream when the run's
+  // calls are all started or (after its first) the duration has passed.
+  void StartNext(int slot, bool first);
+  void StreamEnded() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (--streams_left == 0) all_done.notify_all();
+  }
+};
+
+// One Generate call, read with the callback API: the load generator needs
+// no thread per stream, so its own CPU stays small next to the stack it
+// measures on the same cores. Deletes itself when the call is done.
+class StreamCall : public grpc::ClientReadReactor<v1::GenerateResponse> {
+ public:
+  StreamCall(RunState& run, int slot, int index) : run_(run), slot_(slot), index_(index) {
+    context_.set_deadline(DeadlineAfter(run.options.timeout_s));
+  }
+
+  void Start() {
+    RequestTrace& trace = run_.traces[index_];
+    trace.prompt_tokens = run_.options.prompt_len;
+    trace.enqueued_s = run_.SinceStart();
+    run_.client.stub(slot_).async()->Generate(&context_, &run_.calls[index_], this);
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended; OnDone follows
+    if (response_.token_ids_size() > 0) {
+      run_.traces[index_].updates.push_back({run_.SinceStart(), response_.token_ids_size()});
+      run_.generated.fetch_add(response_.token_ids_size(), std::memory_order_relaxed);
+    }
+    if (response_.has_end()) {
+      run_.server_ttft[index_] = response_.end().usage().time_to_first_token_seconds();
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    if (!status.ok()) {
+      run_.traces[index_].ok = false;
+      std::lock_guard<std::mutex> lock(run_.mutex);
+      if (run_.failed++ == 0) {
+        run_.first_error = absl::StrCat("request ", index_, ": ", status.error_message(),
+                                        " (gRPC code ", static_cast<int>(status.error_code()), ")");
+      }
+    }
+    RunState& run = run_;
+    const int slot = slot_;
+    delete this;
+    run.StartNext(slot, /*first=*/false);
+  }
+
+ private:
+  RunState& run_;
+  const int slot_;
+  const int index_;
+  grpc::ClientContext context_;
+  v1::GenerateResponse response_;
+};
+
+void RunState::StartNext(int slot, bool first) {
+  const int index = next.fetch_add(1);
+  const bool in_time = first || options.duration_s <= 0 || SinceStart() < options.duration_s;
+  if (index >= static_cast<int>(calls.size()) || !in_time) {
+    StreamEnded();
+    return;
+  }
+  started[index] = 1;
+  (new StreamCall(*this, slot, index))->Start();
 }
 
 }  // namespace
@@ -90,70 +193,31 @@ absl::StatusOr<nlohmann::json> RunGatewayBench(const GatewayClient& client,
     request.set_request_id(absl::StrCat("bench-", i));
   }
 
-  std::vector<RequestTrace> traces(requests);
-  std::vector<double> server_ttft(requests, -1);
-  std::vector<char> started(requests, 0);
-  std::atomic<int> next{0};
-  std::atomic<int> failed{0};
-  std::atomic<int64_t> generated{0};
-  std::atomic<int> streams_done{0};
-  std::mutex error_mutex;
-  std::string first_error;
-  const Clock::time_point start = Clock::now();
-  auto since_start = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
-
-  std::vector<std::thread> threads;
+  RunState run(client, options, calls);
   const int streams = std::min(options.concurrency, requests);
-  for (int s = 0; s < streams; ++s) {
-    threads.emplace_back([&, s] {
-      bool first = true;
-      for (int i = next.fetch_add(1); i < requests; i = next.fetch_add(1), first = false) {
-        // Every stream makes its first call; later ones only within the bound.
-        if (!first && options.duration_s > 0 && since_start() >= options.duration_s) break;
-        started[i] = 1;
-        RequestTrace& trace = traces[i];
-        trace.prompt_tokens = options.prompt_len;
-        trace.enqueued_s = since_start();
-        grpc::ClientContext context;
-        context.set_deadline(DeadlineAfter(options.timeout_s));
-        std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
-            client.stub(s).Generate(&context, calls[i]);
-        v1::GenerateResponse response;
-        while (reader->Read(&response)) {
-          if (response.token_ids_size() > 0) {
-            trace.updates.push_back({since_start(), response.token_ids_size()});
-            generated.fetch_add(response.token_ids_size(), std::memory_order_relaxed);
-          }
-          if (response.has_end()) {
-            server_ttft[i] = response.end().usage().time_to_first_token_seconds();
-          }
-        }
-        const grpc::Status status = reader->Finish();
-        if (!status.ok()) {
-          trace.ok = false;
-          if (failed.fetch_add(1) == 0) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            first_error = absl::StrCat("request ", i, ": ", status.error_message(), " (gRPC code ",
-                                       static_cast<int>(status.error_code()), ")");
-          }
-        }
-      }
-      streams_done.fetch_add(1);
-    });
-  }
+  run.streams_left = streams;
+  // Every stream makes its first call; each further call starts from the
+  // reaction that ends the previous one (StreamCall::OnDone).
+  for (int s = 0; s < streams; ++s) run.StartNext(s, /*first=*/true);
   // Progress on stderr every few seconds while the streams run.
   double next_report_s = kProgressEveryS;
-  while (streams_done.load() < streams) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (options.progress && since_start() >= next_report_s) {
-      std::fprintf(stderr, "bench:   %.0f s: %lld of %lld tokens generated\n", since_start(),
-                   static_cast<long long>(generated.load()),
-                   static_cast<long long>(int64_t{requests} * options.gen_len));
-      next_report_s += kProgressEveryS;
+  {
+    std::unique_lock<std::mutex> lock(run.mutex);
+    while (run.streams_left > 0) {
+      run.all_done.wait_for(lock, std::chrono::milliseconds(50));
+      if (options.progress && run.SinceStart() >= next_report_s) {
+        std::fprintf(stderr, "bench:   %.0f s: %lld of %lld tokens generated\n", run.SinceStart(),
+                     static_cast<long long>(run.generated.load()),
+                     static_cast<long long>(int64_t{requests} * options.gen_len));
+        next_report_s += kProgressEveryS;
+      }
     }
   }
-  for (std::thread& thread : threads) thread.join();
-  const double elapsed = since_start();
+  const double elapsed = run.SinceStart();
+  std::vector<RequestTrace>& traces = run.traces;
+  std::vector<double>& server_ttft = run.server_ttft;
+  std::vector<char>& started = run.started;
+  const std::string& first_error = run.first_error;
 
   std::vector<RequestTrace> ran;
   std::vector<double> server_ttfts;

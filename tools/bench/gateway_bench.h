@@ -2,17 +2,18 @@
 // stack's gateway, through the public Generation.Generate streaming call
 // (proto/blockserve/v1/generation.proto) and nothing else.
 //
-// `concurrency` client threads each run one stream at a time: random prompt
-// ids (1..V-1, V from GetModelInfo), exactly gen_len tokens (ignore_eos),
+// `concurrency` streams each run one call at a time: random prompt ids
+// (1..V-1, V from GetModelInfo), exactly gen_len tokens (ignore_eos),
 // greedy, until `requests` calls have been started or `duration_s` has
-// passed, whichever comes first (each stream makes at least one call). Every call carries a
-// deadline
-// (`timeout_s`), so a run always ends. The report has the same fields as
-// the engine target's (bench_report.h), measured at the client: the time
-// to first token counts from the call's start, the gaps between streamed
-// messages give the inter-token latency.
-// Thread-compatible: one run at a time per object; the stub is shared by
-// the client threads (gRPC stubs are thread-safe).
+// passed, whichever comes first (each stream makes at least one call).
+// Every call carries a deadline (`timeout_s`), so a run always ends. Calls
+// are read with gRPC's callback API (no thread per stream), so the load
+// generator's own CPU stays small next to a stack on the same cores. The
+// report has the same fields as the engine target's (bench_report.h),
+// measured at the client: the time to first token counts from the call's
+// start, the gaps between streamed messages give the inter-token latency.
+// Thread-compatible: one run at a time per object; the stubs are shared by
+// the calls (gRPC stubs are thread-safe).
 #ifndef BLOCKSERVE_TOOLS_BENCH_GATEWAY_BENCH_H_
 #define BLOCKSERVE_TOOLS_BENCH_GATEWAY_BENCH_H_
 
