@@ -244,6 +244,9 @@ void ContextEngine::Loop() {
       PublishLoad();
       return;
     }
+    // The decoded blocks' tokens leave before the next pass (milliseconds
+    // of work), not after it.
+    Deliver(updates);
     if (scheduler_->HasStepWork()) {
       const double start = NowSeconds();
       ContextScheduler::StepOutput step = scheduler_->Step();

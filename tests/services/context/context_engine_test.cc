@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/context/context_metrics.h"
@@ -169,6 +170,43 @@ TEST_P(ContextEngineTest, AStepIsSplitOverWorkersOnlyWhenGroupsAreFewer) {
   EXPECT_EQ(dispatcher_->last_parts(), 1);
   EXPECT_EQ(metrics_.pipeline_groups.Value(), 4);
   EXPECT_EQ(metrics_.straggler_steps.Value(), 0);
+}
+
+TEST_P(ContextEngineTest, ABlocksTokensAreDeliveredBeforeTheNextBlockIsDispatched) {
+  // One session: each block's tokens reach the caller before the pass that
+  // makes the next block (and its dispatch), not after it.
+  std::mutex mutex;
+  std::vector<std::string> events;
+  int dispatches = 0;
+  dispatcher_->set_dispatch_observer([&](const std::vector<BlockJob>& jobs) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (size_t j = 0; j < jobs.size(); ++j)
+      events.push_back(absl::StrCat("dispatch ", dispatches++));
+  });
+  GenerationRequest request;
+  request.prompt = {5, 6, 7};
+  request.max_new_tokens = 4 * model_->config().block_length;
+  std::condition_variable done;
+  bool finished = false;
+  int updates = 0;
+  ASSERT_TRUE(MakeEngine()
+                  .Start(request,
+                         [&](GenerationUpdate update) {
+                           std::lock_guard<std::mutex> lock(mutex);
+                           if (!update.tokens.empty()) {
+                             events.push_back(absl::StrCat("tokens ", updates++));
+                           }
+                           finished = update.finished;
+                           if (finished) done.notify_all();
+                         })
+                  .ok());
+  std::unique_lock<std::mutex> lock(mutex);
+  ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(60), [&] { return finished; }));
+  // dispatch 0, tokens 0, dispatch 1, tokens 1, ...
+  ASSERT_GE(events.size(), 4u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i], absl::StrCat(i % 2 == 0 ? "dispatch " : "tokens ", i / 2)) << i;
+  }
 }
 
 TEST_P(ContextEngineTest, ChunkedPrefillAndATightMemoryBudgetGiveTheSameTokens) {

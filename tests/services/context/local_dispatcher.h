@@ -6,6 +6,7 @@
 #define BLOCKSERVE_TESTS_SERVICES_CONTEXT_LOCAL_DISPATCHER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -33,6 +34,11 @@ class LocalDispatcher : public BlockDispatcher {
   ~LocalDispatcher() override { engine_->Shutdown(); }
 
   void set_mode(Mode mode) { mode_ = mode; }
+  // Called with every batch as it is dispatched (before set_mode's effects).
+  void set_dispatch_observer(std::function<void(const std::vector<BlockJob>&)> observer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    observer_ = std::move(observer);
+  }
 
   void SetResultSink(ResultSink sink) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -43,6 +49,7 @@ class LocalDispatcher : public BlockDispatcher {
       std::lock_guard<std::mutex> lock(mutex_);
       ++batches_;
       last_parts_ = parts;
+      if (observer_) observer_(jobs);
       for (const BlockJob& job : jobs) {
         ++dispatched_;
         in_flight_.insert(job.session_id);
@@ -108,6 +115,7 @@ class LocalDispatcher : public BlockDispatcher {
   std::atomic<Mode> mode_{Mode::kDecode};
   mutable std::mutex mutex_;
   ResultSink sink_;
+  std::function<void(const std::vector<BlockJob>&)> observer_;
   std::set<uint64_t> in_flight_;
   std::set<uint64_t> cancelled_;
   int dispatched_ = 0;
