@@ -8,7 +8,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -182,6 +185,15 @@ class WorkerPoolTest : public ::testing::Test {
     return options;
   }
   int ContextSize() const { return info_.context_size(); }
+  // A pool over `addresses` whose results go to `results` (declare
+  // `results` first: it must outlive the pool).
+  std::unique_ptr<WorkerPool> StartPool(const WorkerPool::Options& options, Results& results,
+                                        const std::set<std::string>& addresses) {
+    auto pool = std::make_unique<WorkerPool>(options, &metrics_);
+    pool->SetResultSink(results.Sink());
+    pool->UpdateWorkers(addresses);
+    return pool;
+  }
   bool AllReady(const WorkerPool& pool, size_t count) {
     return Eventually([&] {
       auto workers = pool.workers();
@@ -203,15 +215,13 @@ class WorkerPoolTest : public ::testing::Test {
 
 TEST_F(WorkerPoolTest, BlocksSpreadOverTheWorkersAndDecodeCorrectly) {
   InProcessWorker a, b;
-  WorkerPool pool(Options(), &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({a.address(), b.address()});
-  ASSERT_TRUE(AllReady(pool, 2));
+  auto pool = StartPool(Options(), results, {a.address(), b.address()});
+  ASSERT_TRUE(AllReady(*pool, 2));
   std::vector<BlockJob> jobs;
   for (uint64_t s = 1; s <= 24; ++s) {
     jobs.push_back(MakeJob(ContextSize(), s, 50 + s, 1 + s % 4));
-    pool.Dispatch(jobs.back());
+    pool->Dispatch(jobs.back());
   }
   ASSERT_TRUE(results.WaitFor(jobs.size()));
   for (const BlockJob& job : jobs) {
@@ -222,24 +232,22 @@ TEST_F(WorkerPoolTest, BlocksSpreadOverTheWorkersAndDecodeCorrectly) {
   EXPECT_GT(a.blocks_ok(), 0);
   EXPECT_GT(b.blocks_ok(), 0);
   EXPECT_EQ(a.blocks_ok() + b.blocks_ok(), 24);
-  EXPECT_EQ(pool.stats().in_flight_blocks, 0);
-  EXPECT_EQ(pool.stats().queued_blocks, 0);
+  EXPECT_EQ(pool->stats().in_flight_blocks, 0);
+  EXPECT_EQ(pool->stats().queued_blocks, 0);
 }
 
 TEST_F(WorkerPoolTest, ABatchGoesToOneWorkerInOneMessageAndSpillsPastItsBound) {
   InProcessWorker a, b;
   WorkerPool::Options options = Options();
   options.max_in_flight_per_worker = 6;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({a.address(), b.address()});
-  ASSERT_TRUE(AllReady(pool, 2));
+  auto pool = StartPool(options, results, {a.address(), b.address()});
+  ASSERT_TRUE(AllReady(*pool, 2));
   std::vector<BlockJob> jobs;
   std::vector<BlockJob> batch;
   for (uint64_t s = 1; s <= 4; ++s) batch.push_back(MakeJob(ContextSize(), s, 10 + s, 4));
   jobs.insert(jobs.end(), batch.begin(), batch.end());
-  pool.DispatchBatch(std::move(batch), 1);
+  pool->DispatchBatch(std::move(batch), 1);
   ASSERT_TRUE(results.WaitFor(4));
   // All four at one worker (not spread 2 + 2 by least-outstanding).
   EXPECT_EQ(std::max(a.blocks_ok(), b.blocks_ok()), 4);
@@ -249,7 +257,7 @@ TEST_F(WorkerPoolTest, ABatchGoesToOneWorkerInOneMessageAndSpillsPastItsBound) {
   batch.clear();
   for (uint64_t s = 5; s <= 14; ++s) batch.push_back(MakeJob(ContextSize(), s, 10 + s, 4));
   jobs.insert(jobs.end(), batch.begin(), batch.end());
-  pool.DispatchBatch(std::move(batch), 1);
+  pool->DispatchBatch(std::move(batch), 1);
   ASSERT_TRUE(results.WaitFor(jobs.size()));
   EXPECT_EQ(a.blocks_ok() + b.blocks_ok(), 14);
   EXPECT_GE(std::min(a.blocks_ok(), b.blocks_ok()), 4);
@@ -259,7 +267,7 @@ TEST_F(WorkerPoolTest, ABatchGoesToOneWorkerInOneMessageAndSpillsPastItsBound) {
   batch.clear();
   for (uint64_t s = 15; s <= 20; ++s) batch.push_back(MakeJob(ContextSize(), s, 10 + s, 4));
   jobs.insert(jobs.end(), batch.begin(), batch.end());
-  pool.DispatchBatch(std::move(batch), 2);
+  pool->DispatchBatch(std::move(batch), 2);
   ASSERT_TRUE(results.WaitFor(jobs.size()));
   EXPECT_EQ(a.blocks_ok() - a_before, 3);
   EXPECT_EQ(a.blocks_ok() + b.blocks_ok(), 20);
@@ -274,18 +282,16 @@ TEST_F(WorkerPoolTest, ABatchTravelsAsOneMessage) {
   SilentWorker silent(info_);
   WorkerPool::Options options = Options();
   options.max_in_flight_per_worker = 8;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({silent.address()});
-  ASSERT_TRUE(AllReady(pool, 1));
+  auto pool = StartPool(options, results, {silent.address()});
+  ASSERT_TRUE(AllReady(*pool, 1));
   std::vector<BlockJob> batch;
   for (uint64_t s = 1; s <= 5; ++s) batch.push_back(MakeJob(ContextSize(), s, s));
-  pool.DispatchBatch(std::move(batch), 1);
-  pool.Dispatch(MakeJob(ContextSize(), 6, 6));  // alone: the single-block message
+  pool->DispatchBatch(std::move(batch), 1);
+  pool->Dispatch(MakeJob(ContextSize(), 6, 6));  // alone: the single-block message
   ASSERT_TRUE(Eventually([&] { return silent.received() == 6; }));
   EXPECT_EQ(silent.batches(), 1);
-  EXPECT_EQ(pool.stats().in_flight_blocks, 6);
+  EXPECT_EQ(pool->stats().in_flight_blocks, 6);
 }
 
 TEST_F(WorkerPoolTest, BlocksOfABrokenStreamAreRetriedOnAnotherWorker) {
@@ -293,19 +299,17 @@ TEST_F(WorkerPoolTest, BlocksOfABrokenStreamAreRetriedOnAnotherWorker) {
   InProcessWorker good;
   WorkerPool::Options options = Options();
   options.max_in_flight_per_worker = 100;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({silent.address()});
-  ASSERT_TRUE(AllReady(pool, 1));
+  auto pool = StartPool(options, results, {silent.address()});
+  ASSERT_TRUE(AllReady(*pool, 1));
   std::vector<BlockJob> jobs;
   for (uint64_t s = 1; s <= 6; ++s) {
     jobs.push_back(MakeJob(ContextSize(), s, 7 * s));
-    pool.Dispatch(jobs.back());
+    pool->Dispatch(jobs.back());
   }
   ASSERT_TRUE(Eventually([&] { return silent.received() == 6; }));
-  pool.UpdateWorkers({silent.address(), good.address()});
-  ASSERT_TRUE(AllReady(pool, 2));
+  pool->UpdateWorkers({silent.address(), good.address()});
+  ASSERT_TRUE(AllReady(*pool, 2));
   silent.Stop();  // the stream breaks with 6 blocks in flight
   ASSERT_TRUE(results.WaitFor(jobs.size()));
   for (const BlockJob& job : jobs) {
@@ -322,22 +326,20 @@ TEST_F(WorkerPoolTest, ALateBlockIsRetriedAndARemovedWorkerIsDrainedThenForgotte
   InProcessWorker good;
   WorkerPool::Options options = Options();
   options.block_timeout_s = 0.3;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({silent.address()});
-  ASSERT_TRUE(AllReady(pool, 1));
+  auto pool = StartPool(options, results, {silent.address()});
+  ASSERT_TRUE(AllReady(*pool, 1));
   const BlockJob job = MakeJob(ContextSize(), 1, 3);
-  pool.Dispatch(job);
+  pool->Dispatch(job);
   ASSERT_TRUE(Eventually([&] { return silent.received() == 1; }));
   // Replace the silent worker: it gets nothing new, its block times out and
   // goes to the good worker, then the silent one is disconnected.
-  pool.UpdateWorkers({good.address()});
+  pool->UpdateWorkers({good.address()});
   ASSERT_TRUE(results.WaitFor(1));
   EXPECT_TRUE(results.by_session.at(1).status.ok());
   EXPECT_EQ(results.by_session.at(1).tokens, DecodeAlone(ModelDir(kModel), job).tokens);
   ASSERT_TRUE(Eventually([&] {
-    auto workers = pool.workers();
+    auto workers = pool->workers();
     return workers.size() == 1 && workers[0].address == good.address();
   }));
 }
@@ -345,11 +347,9 @@ TEST_F(WorkerPoolTest, ALateBlockIsRetriedAndARemovedWorkerIsDrainedThenForgotte
 TEST_F(WorkerPoolTest, WithoutAnyWorkerABlockFailsWithUnavailable) {
   WorkerPool::Options options = Options();
   options.no_worker_timeout_s = 0.3;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({"127.0.0.1:1"});  // nothing listens there
-  pool.Dispatch(MakeJob(ContextSize(), 1, 1));
+  auto pool = StartPool(options, results, {"127.0.0.1:1"});  // nothing listens there
+  pool->Dispatch(MakeJob(ContextSize(), 1, 1));
   ASSERT_TRUE(results.WaitFor(1));
   const absl::Status& status = results.by_session.at(1).status;
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
@@ -361,13 +361,11 @@ TEST_F(WorkerPoolTest, AWorkerServingAnotherModelIsNotUsed) {
   WorkerPool::Options options = Options();
   options.model.set_context_size(info_.context_size() + 1);
   options.no_worker_timeout_s = 0.3;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({worker.address()});
-  ASSERT_TRUE(AllReady(pool, 1));
-  EXPECT_FALSE(pool.workers()[0].accepting);
-  pool.Dispatch(MakeJob(ContextSize(), 1, 1));
+  auto pool = StartPool(options, results, {worker.address()});
+  ASSERT_TRUE(AllReady(*pool, 1));
+  EXPECT_FALSE(pool->workers()[0].accepting);
+  pool->Dispatch(MakeJob(ContextSize(), 1, 1));
   ASSERT_TRUE(results.WaitFor(1));
   EXPECT_EQ(results.by_session.at(1).status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(worker.blocks_ok(), 0);
@@ -377,20 +375,18 @@ TEST_F(WorkerPoolTest, CancelledBlocksGetNoResultAndFreeTheirSlot) {
   SilentWorker silent(info_);
   WorkerPool::Options options = Options();
   options.max_in_flight_per_worker = 1;
-  WorkerPool pool(options, &metrics_);
   Results results;
-  pool.SetResultSink(results.Sink());
-  pool.UpdateWorkers({silent.address()});
-  ASSERT_TRUE(AllReady(pool, 1));
-  pool.Dispatch(MakeJob(ContextSize(), 1, 1));
-  pool.Dispatch(MakeJob(ContextSize(), 2, 2));  // waits: the bound is 1
+  auto pool = StartPool(options, results, {silent.address()});
+  ASSERT_TRUE(AllReady(*pool, 1));
+  pool->Dispatch(MakeJob(ContextSize(), 1, 1));
+  pool->Dispatch(MakeJob(ContextSize(), 2, 2));  // waits: the bound is 1
   ASSERT_TRUE(Eventually([&] { return silent.received() == 1; }));
-  EXPECT_EQ(pool.stats().queued_blocks, 1);
-  pool.CancelSession(1);  // frees the slot: block 2 goes out
+  EXPECT_EQ(pool->stats().queued_blocks, 1);
+  pool->CancelSession(1);  // frees the slot: block 2 goes out
   ASSERT_TRUE(Eventually([&] { return silent.received() == 2; }));
-  pool.CancelSession(2);
-  EXPECT_EQ(pool.stats().in_flight_blocks, 0);
-  EXPECT_EQ(pool.workers()[0].outstanding, 0);
+  pool->CancelSession(2);
+  EXPECT_EQ(pool->stats().in_flight_blocks, 0);
+  EXPECT_EQ(pool->workers()[0].outstanding, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(results.size(), 0u);
 }
