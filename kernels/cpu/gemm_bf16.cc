@@ -59,7 +59,7 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 // (lines fetched that early evict the current ones from L1).
 constexpr int64_t kPrefetchAhead = 64;
 
-template <int MR, int NP, bool kPrefetch>
+template <int MR, int NP, internal::WeightPrefetch kPrefetch>
 BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int64_t j0, int64_t j1,
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y,
@@ -72,10 +72,9 @@ BS_TARGET_AVX512_BF16 void TileAvx512Bf16(const uint32_t* xb, int64_t pairs, int
   for (int64_t j = j0; j < j1; ++j) {
     __m512bh wv[NP];
     for (int p = 0; p < NP; ++p) {
-      if constexpr (kPrefetch) {
+      if constexpr (kPrefetch != internal::WeightPrefetch::kNone) {
         const int64_t ahead = j + prefetch_lines;
-        _mm_prefetch(reinterpret_cast<const char*>(w[p] + ahead + (ahead >= pairs ? wrap : 0)),
-                     _MM_HINT_T0);
+        internal::PrefetchWeight<kPrefetch>(w[p] + ahead + (ahead >= pairs ? wrap : 0));
       }
       wv[p] = (__m512bh)_mm512_loadu_si512(w[p] + j);
     }
@@ -96,18 +95,16 @@ BS_TARGET_AVX512_BF16 void RowsAvx512Bf16(const uint32_t* xb, int64_t m, int64_t
                                           const uint16_t* panel0, int64_t panel_elems, int64_t col0,
                                           int64_t n, const GemmEpilogue& e, float* y) {
   const int64_t prefetch_lines = m > internal::kMaxTileRows ? kPairChunkBf16 : kPrefetchAhead;
+  const internal::WeightPrefetch first = internal::FirstTilePrefetch(n * pairs * 4);
   internal::ForEachRowTile<NP>(
       m, pairs, kPairChunkBf16, [&](auto rows, int64_t r, int64_t j0, int64_t j1, float* partial) {
         // The first row tile over a chunk prefetches; the others find it in L1.
-        if (r == 0) {
-          TileAvx512Bf16<decltype(rows)::value, NP, true>(xb + r * pairs, pairs, j0, j1, panel0,
-                                                          panel_elems, col0, n, e, y + r * n,
-                                                          partial, prefetch_lines);
-        } else {
-          TileAvx512Bf16<decltype(rows)::value, NP, false>(xb + r * pairs, pairs, j0, j1, panel0,
-                                                           panel_elems, col0, n, e, y + r * n,
-                                                           partial, 0);
-        }
+        internal::WithWeightPrefetch(r == 0 ? first : internal::WeightPrefetch::kNone,
+                                     [&](auto prefetch) {
+                                       TileAvx512Bf16<decltype(rows)::value, NP, prefetch.value>(
+                                           xb + r * pairs, pairs, j0, j1, panel0, panel_elems, col0,
+                                           n, e, y + r * n, partial, prefetch_lines);
+                                     });
       });
 }
 

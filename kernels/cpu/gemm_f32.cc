@@ -33,7 +33,7 @@ inline float EpilogueScalar(float v, int64_t col, float old, const GemmEpilogue&
 // from a panel's end into the same panel of the next task.
 constexpr int64_t kPrefetchDepthsF32 = 32;
 
-template <int MR, int NP, bool kPrefetch>
+template <int MR, int NP, internal::WeightPrefetch kPrefetch>
 BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t d1,
                                  const float* panel0, int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y, float* partial,
@@ -43,11 +43,10 @@ BS_TARGET_AVX512 void TileAvx512(const float* x, int64_t k, int64_t d0, int64_t 
   for (int64_t d = d0; d < d1; ++d) {
     __m512 w[NP];
     for (int p = 0; p < NP; ++p) {
-      if constexpr (kPrefetch) {
+      if constexpr (kPrefetch != internal::WeightPrefetch::kNone) {
         const int64_t ahead = d + prefetch_depths;
-        _mm_prefetch(reinterpret_cast<const char*>(panel0 + p * panel_elems + ahead * kPanelWidth +
-                                                   (ahead >= k ? (NP - 1) * panel_elems : 0)),
-                     _MM_HINT_T0);
+        internal::PrefetchWeight<kPrefetch>(panel0 + p * panel_elems + ahead * kPanelWidth +
+                                            (ahead >= k ? (NP - 1) * panel_elems : 0));
       }
       w[p] = _mm512_loadu_ps(panel0 + p * panel_elems + d * kPanelWidth);
     }
@@ -69,17 +68,16 @@ BS_TARGET_AVX512 void RowsAvx512(const float* x, int64_t m, int64_t k, const flo
                                  int64_t panel_elems, int64_t col0, int64_t n,
                                  const GemmEpilogue& e, float* y) {
   const int64_t prefetch_depths = m > internal::kMaxTileRows ? kDepthChunkF32 : kPrefetchDepthsF32;
+  const internal::WeightPrefetch first = internal::FirstTilePrefetch(n * k * 4);
   internal::ForEachRowTile<NP>(
       m, k, kDepthChunkF32, [&](auto rows, int64_t r, int64_t d0, int64_t d1, float* partial) {
         // The first row tile over a chunk prefetches; the others find it in L1.
-        if (r == 0) {
-          TileAvx512<decltype(rows)::value, NP, true>(x + r * k, k, d0, d1, panel0, panel_elems,
-                                                      col0, n, e, y + r * n, partial,
-                                                      prefetch_depths);
-        } else {
-          TileAvx512<decltype(rows)::value, NP, false>(x + r * k, k, d0, d1, panel0, panel_elems,
-                                                       col0, n, e, y + r * n, partial, 0);
-        }
+        internal::WithWeightPrefetch(r == 0 ? first : internal::WeightPrefetch::kNone,
+                                     [&](auto prefetch) {
+                                       TileAvx512<decltype(rows)::value, NP, prefetch.value>(
+                                           x + r * k, k, d0, d1, panel0, panel_elems, col0, n, e,
+                                           y + r * n, partial, prefetch_depths);
+                                     });
       });
 }
 

@@ -442,6 +442,20 @@ TEST_P(BackendOpsTest, MatMulModelSizedShapes) {
   }
 }
 
+// Weights of 16 MiB and more are streamed (the CPU GEMMs prefetch them
+// non-temporal); one and two row tiles, F32 and 16-bit weights.
+TEST_P(BackendOpsTest, MatMulWeightsPastTheStreamingSize) {
+  auto upload = [&](const std::vector<float>& v, Shape s, DType d) { return Upload(v, s, d); };
+  auto download = [&](const Tensor& t) { return Download(t); };
+  for (int m : {5, 13}) {
+    CheckMatMulCase(*backend_, upload, download, m, 512, 8256, DType::kF32, 0.0);  // 16.9 MB
+    if (backend_->SupportsWeightType(DType::kBF16)) {
+      CheckMatMulCase(*backend_, upload, download, m, 1024, 8256, DType::kBF16,
+                      1.0 / 256);  // 16.9 MB as BF16
+    }
+  }
+}
+
 TEST_P(BackendOpsTest, MatMulSixteenBitWeights) {
   auto upload = [&](const std::vector<float>& v, Shape s, DType d) { return Upload(v, s, d); };
   auto download = [&](const Tensor& t) { return Download(t); };
