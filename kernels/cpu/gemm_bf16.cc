@@ -56,7 +56,8 @@ inline float ApplyEpilogueScalar(float v, int64_t col, float old, const GemmEpil
 // moved by -9% to +10%, median +1%. `bench --engine --threads 1` on
 // block_main_b4_19: +12-15%. A prefetch a whole task ahead was as fast on
 // the vocabulary but up to 39% slower on cached layer shapes, median +6%
-// (lines fetched that early evict the current ones from L1).
+// (lines fetched that early evict the current ones from L1). Weights of
+// internal::kStreamedWeightBytes and more are prefetched non-temporal.
 constexpr int64_t kPrefetchAhead = 64;
 
 template <int MR, int NP, internal::WeightPrefetch kPrefetch>
