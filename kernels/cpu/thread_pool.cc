@@ -21,11 +21,17 @@ bool SpinFor(int64_t micros, Done done) {
   }
 }
 
+// ThreadPool::claim_: a job's generation in the high 32 bits, the next chunk
+// index in the low 32 (a job has at most threads x 16 chunks).
+constexpr uint64_t kChunkIndexMask = 0xffffffffu;
+
+uint64_t ClaimTag(uint64_t generation) { return (generation & kChunkIndexMask) << 32; }
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < std::max(1, num_threads); ++i) {
-    workers_.emplace_back([this, i] { WorkerLoop(i); });
+    workers_.emplace_back([this] { WorkerLoop(); });
   }
 }
 
@@ -39,25 +45,28 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::RunChunks() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (next_chunk_ < num_chunks_) {
-    const int64_t chunk = next_chunk_++;
-    const auto* job = job_;
-    const int64_t begin = chunk * chunk_size_;
-    const int64_t end = std::min(job_size_, begin + chunk_size_);
-    lock.unlock();
-    (*job)(begin, end);
-    lock.lock();
-    if (++chunks_done_ == num_chunks_) {
-      job_done_.store(true, std::memory_order_release);
-      work_done_.notify_all();
-    }
+void ThreadPool::RunChunks(const Job& job) {
+  const uint64_t tag = ClaimTag(job.generation);
+  int64_t ran = 0;
+  uint64_t claim = claim_.load(std::memory_order_relaxed);
+  while ((claim & ~kChunkIndexMask) == tag &&
+         static_cast<int64_t>(claim & kChunkIndexMask) < job.num_chunks) {
+    if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_relaxed)) continue;
+    const int64_t begin = static_cast<int64_t>(claim & kChunkIndexMask) * job.chunk_size;
+    (*job.fn)(begin, std::min(job.size, begin + job.chunk_size));
+    ++ran;
+    claim = claim_.load(std::memory_order_relaxed);
+  }
+  // Release: the chunks' writes are visible to whoever sees the count.
+  if (ran > 0 && chunks_done_.fetch_add(ran, std::memory_order_acq_rel) + ran == job.num_chunks) {
+    // Taking the mutex orders this against a caller between its last check
+    // of the count and its wait.
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    work_done_.notify_all();
   }
 }
 
-void ThreadPool::WorkerLoop(int index) {
-  (void)index;
+void ThreadPool::WorkerLoop() {
   uint64_t seen_generation = 0;
   while (true) {
     // The next job usually comes within microseconds: spin before sleeping.
@@ -65,13 +74,15 @@ void ThreadPool::WorkerLoop(int index) {
       return published_generation_.load(std::memory_order_acquire) != seen_generation ||
              stopping_flag_.load(std::memory_order_acquire);
     });
+    Job job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
       if (stopping_) return;
       seen_generation = generation_;
+      job = job_;
     }
-    RunChunks();
+    RunChunks(job);
   }
 }
 
@@ -89,27 +100,29 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_chunk,
   // attention rows, a thread preempted by another process): the last chunk
   // of a loop is what the other threads wait for.
   constexpr int64_t kChunksPerThread = 16;
-  int64_t chunk =
+  Job job;
+  job.fn = &fn;
+  job.size = n;
+  job.chunk_size =
       std::max(min_chunk, (n + threads * kChunksPerThread - 1) / (threads * kChunksPerThread));
+  job.num_chunks = (n + job.chunk_size - 1) / job.chunk_size;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_size_ = n;
-    chunk_size_ = chunk;
-    num_chunks_ = (n + chunk - 1) / chunk;
-    next_chunk_ = 0;
-    chunks_done_ = 0;
-    ++generation_;
-    job_done_.store(false, std::memory_order_relaxed);
-    published_generation_.store(generation_, std::memory_order_release);
+    job.generation = ++generation_;
+    job_ = job;
+    chunks_done_.store(0, std::memory_order_relaxed);
+    claim_.store(ClaimTag(job.generation), std::memory_order_relaxed);
+    published_generation_.store(job.generation, std::memory_order_release);
   }
   work_ready_.notify_all();
-  RunChunks();
+  RunChunks(job);
   // A worker may still run the last chunk: spin briefly, then sleep.
-  SpinFor(kSpinMicros, [&] { return job_done_.load(std::memory_order_acquire); });
+  const auto all_done = [&] {
+    return chunks_done_.load(std::memory_order_acquire) == job.num_chunks;
+  };
+  if (SpinFor(kSpinMicros, all_done)) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  work_done_.wait(lock, [&] { return chunks_done_ == num_chunks_; });
-  job_ = nullptr;
+  work_done_.wait(lock, all_done);
 }
 
 }  // namespace blockserve

@@ -12,6 +12,11 @@
 // work. Idle workers and a caller waiting for the last chunk therefore spin
 // (with `pause`) for up to kSpinMicros before blocking on the condition
 // variable.
+//
+// Chunks are claimed lock-free: one atomic word holds the job's generation
+// and the next chunk index, so a worker still holding an earlier job's
+// generation can never claim a chunk of a later one. The mutex is taken
+// once per job and thread (to read the job), not once per chunk.
 #ifndef BLOCKSERVE_KERNELS_CPU_THREAD_POOL_H_
 #define BLOCKSERVE_KERNELS_CPU_THREAD_POOL_H_
 
@@ -43,27 +48,34 @@ class ThreadPool {
  private:
   static constexpr int64_t kSpinMicros = 200;
 
-  void WorkerLoop(int index);
-  void RunChunks();
+  // One ParallelFor call, as a thread read it under mutex_.
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* fn = nullptr;
+    int64_t size = 0;
+    int64_t chunk_size = 0;
+    int64_t num_chunks = 0;
+    uint64_t generation = 0;
+  };
+
+  void WorkerLoop();
+  // Claims and runs chunks of `job` until none is left (or a later job has
+  // replaced it), then counts them done.
+  void RunChunks(const Job& job);
 
   std::mutex call_mutex_;  // serializes ParallelFor calls
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
   std::vector<std::thread> workers_;
-  // The current job, guarded by mutex_.
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t job_size_ = 0;
-  int64_t chunk_size_ = 0;
-  int64_t next_chunk_ = 0;  // next chunk index to claim
-  int64_t num_chunks_ = 0;
-  int64_t chunks_done_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
-  // Lock-free mirrors of generation_ and of "all chunks done" (set under
-  // mutex_), read while spinning.
+  Job job_;                  // guarded by mutex_
+  uint64_t generation_ = 0;  // guarded by mutex_
+  bool stopping_ = false;    // guarded by mutex_
+  // The job's generation (high 32 bits) and its next chunk to claim (low 32).
+  std::atomic<uint64_t> claim_{0};
+  // Chunks of the current job that have run; reset (under mutex_) per job.
+  std::atomic<int64_t> chunks_done_{0};
+  // Lock-free mirrors of generation_ and stopping_, read while spinning.
   std::atomic<uint64_t> published_generation_{0};
-  std::atomic<bool> job_done_{true};
   std::atomic<bool> stopping_flag_{false};
 };
 
