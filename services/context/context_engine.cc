@@ -244,9 +244,14 @@ void ContextEngine::Loop() {
       PublishLoad();
       return;
     }
-    // The decoded blocks' tokens leave before the next pass (milliseconds
-    // of work), not after it.
-    Deliver(updates);
+    // The next pass and its dispatch come before the decoded blocks' tokens
+    // leave: the pass's blocks are what the workers wait for, while a
+    // session's tokens only reach its client one pass (a few ms) later.
+    // Delivering first held the pass back by ~0.1 ms of wall time per
+    // update (28 us of CPU; the gRPC threads each write wakes preempted this
+    // thread); measured against delivering first, alternating stacks:
+    // 16 / 32 / 64 streams +15 / +9 / +1% generated tokens/s (medians of 3
+    // rounds), the clients' time to first token unchanged.
     if (scheduler_->HasStepWork()) {
       const double start = NowSeconds();
       ContextScheduler::StepOutput step = scheduler_->Step();
