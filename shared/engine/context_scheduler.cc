@@ -90,7 +90,9 @@ std::vector<ContextScheduler::GroupCounts> ContextScheduler::CountGroups() const
       case State::kWaiting:
         break;
       case State::kDecoding:
-        ++group.in_flight;
+        if (group.in_flight++ == 0 || session.dispatched_s > group.newest_dispatch_s) {
+          group.newest_dispatch_s = session.dispatched_s;
+        }
         break;
       case State::kPrefill:
         ++group.prefill;
@@ -99,10 +101,18 @@ std::vector<ContextScheduler::GroupCounts> ContextScheduler::CountGroups() const
         if (group.ready++ == 0 || session.ready_since_s < group.oldest_ready_s) {
           group.oldest_ready_s = session.ready_since_s;
         }
+        group.ready_round_trip_s =
+            std::max(group.ready_round_trip_s, session.ready_since_s - session.dispatched_s);
         break;
     }
   }
   return groups;
+}
+
+double ContextScheduler::GroupCounts::StragglerRelease(double group_wait_s) const {
+  // A block sent with the ready ones is late group_wait_s after the first of
+  // them came back; one sent later gets the same round trip first.
+  return std::max(oldest_ready_s, newest_dispatch_s + ready_round_trip_s) + group_wait_s;
 }
 
 ContextScheduler::GroupPick ContextScheduler::PickGroup(double now) const {
@@ -114,10 +124,10 @@ ContextScheduler::GroupPick ContextScheduler::PickGroup(double now) const {
     const int g = (last_group_ + k) % n;
     const GroupCounts& group = groups[g];
     // Blocks come back and step together, once all of the group's blocks
-    // are back or a straggler kept the others waiting group_wait_s.
+    // are back or a straggler is late (see the class comment).
     const bool whole = group.ready + group.prefill > 0 &&
                        (group.in_flight == 0 ||
-                        (group.ready > 0 && now - group.oldest_ready_s >= options_.group_wait_s));
+                        (group.ready > 0 && now >= group.StragglerRelease(options_.group_wait_s)));
     if (whole) return {.group = g, .prefill_only = false, .straggler = group.in_flight > 0};
     // Prompts never wait: their first block joins the group's batches later.
     if (group.prefill > 0) return {.group = g, .prefill_only = true};
@@ -130,7 +140,7 @@ std::optional<double> ContextScheduler::NextGroupRelease() const {
   std::optional<double> earliest;
   for (const GroupCounts& group : CountGroups()) {
     if (group.ready == 0 || group.in_flight == 0) continue;
-    const double release = group.oldest_ready_s + options_.group_wait_s;
+    const double release = group.StragglerRelease(options_.group_wait_s);
     if (!earliest || release < *earliest) earliest = release;
   }
   return earliest;
@@ -203,6 +213,7 @@ BlockJob ContextScheduler::MakeJob(Session& session, std::vector<float> context)
   job.eos_token_id = config_.eos_token_id;
   job.return_logprobs = request.return_logprobs;
   session.state = State::kDecoding;
+  session.dispatched_s = Now();
   ++decoding_blocks_;
   return job;
 }

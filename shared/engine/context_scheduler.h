@@ -19,13 +19,17 @@
 // N >= 2, admitted sessions are spread over N groups and one Step() advances
 // one group only, once all of that group's blocks are back: while one
 // group's blocks are at the workers, the block decoder runs another group,
-// and each step's blocks leave together as one batch. A group whose ready
-// sessions have waited group_wait_s for a straggler (a retried block) steps
-// without it. Prompts never wait: a group with blocks out may still step
-// its prompts alone, and their first blocks join the group's rhythm from
-// then on. Groups with work step in turn. N <= 1: every ready session steps
-// at once (the in-process engine, which decodes every block before the
-// next step).
+// and each step's blocks leave together as one batch. A group steps without
+// a straggler (a retried block) once that block is group_wait_s later than
+// the group's returned blocks took: the ready sessions wait group_wait_s for
+// a block sent with theirs, and longer for one sent after theirs. Prompts
+// never wait: a group with blocks out may still step its prompts alone, and
+// the group then waits for their first blocks (sent later, but not late),
+// so it steps whole again. (At start-up a group's prompts are prefilled over
+// several steps; a wait counted from the first ready session stepped the
+// early blocks without the later ones.) Groups with work step in turn.
+// N <= 1: every ready session steps at once (the in-process engine, which
+// decodes every block before the next step).
 //
 // Knows nothing of threads or transports: the in-process engine and the
 // context service each drive it from one thread. Time comes from
@@ -129,6 +133,7 @@ class ContextScheduler {
     std::vector<int32_t> pending_block;  // decoded, not yet appended
     int group = 0;                       // pipeline group, set on admission
     double ready_since_s = 0;            // when it last became ready to step
+    double dispatched_s = 0;             // when its last block left
   };
   // One pipeline group's admitted sessions, counted on demand.
   struct GroupCounts {
@@ -137,6 +142,10 @@ class ContextScheduler {
     int ready = 0;      // decoded blocks back, to append
     int prefill = 0;    // prompts (or their remaining chunks) to read
     double oldest_ready_s = 0;
+    double newest_dispatch_s = 0;   // of the blocks in flight
+    double ready_round_trip_s = 0;  // the slowest of the returned blocks
+    // When the ready sessions may step without the blocks still out.
+    double StragglerRelease(double group_wait_s) const;
   };
   // What the next grouped Step() does: one group (-1: none may step), all of
   // its work or only its prompts (its other blocks are still out).

@@ -44,8 +44,8 @@ int ContextCommand(const Args& args) {
                 "session groups stepped in turn, so the block decoder runs one group while the "
                 "token workers decode the others (0: one per ready worker, at least 2)");
   parser.AddDouble("group-wait-ms", &group_wait_ms,
-                   "milliseconds a group's ready sessions wait for a late block of the group "
-                   "before stepping without it");
+                   "milliseconds a late block of a group is waited for beyond the round trip "
+                   "of the group's returned blocks, before the group steps without it");
   parser.AddInt("max-in-flight-per-worker", &options.pool.max_in_flight_per_worker,
                 "blocks in flight at one token worker at most");
   parser.AddDouble("block-timeout", &options.pool.block_timeout_s,

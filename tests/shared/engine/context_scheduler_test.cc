@@ -1,7 +1,8 @@
 // ContextScheduler's pipeline groups, on a fake clock: sessions are spread
 // over the groups, one Step() advances one group, a group waits for all of
-// its blocks unless a straggler holds it past group_wait_s, prompts never
-// wait, and SetPipelineGroups() regroups at run time.
+// its blocks unless a straggler holds it past group_wait_s (counted from its
+// own round trip), prompts never wait, and SetPipelineGroups() regroups at
+// run time.
 #include "shared/engine/context_scheduler.h"
 
 #include <algorithm>
@@ -144,6 +145,52 @@ TEST_F(ContextSchedulerGroupsTest, NewSessionsJoinTheSmallestGroupAndTheirPrompt
   ASSERT_TRUE(scheduler->CompleteBlock(Decoded(prompt.jobs[0])));
   ContextScheduler::StepOutput joined = scheduler->Step();
   EXPECT_EQ(Sessions(joined), (std::set<uint64_t>{smaller.jobs[0].session_id, 10}));
+}
+
+TEST_F(ContextSchedulerGroupsTest, AFirstBlockSentAfterTheGroupsIsNotAStraggler) {
+  auto scheduler = Make(2);
+  for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(scheduler->AddSession(id, Request()).ok());
+  ContextScheduler::StepOutput first = scheduler->Step();
+  ContextScheduler::StepOutput second = scheduler->Step();
+  const ContextScheduler::StepOutput& smaller =
+      first.jobs.size() < second.jobs.size() ? first : second;
+  ASSERT_EQ(smaller.jobs.size(), 1u);
+
+  // The group's block left at t0; a new session's prompt is read 30 ms
+  // later, and its first block leaves then.
+  const double t0 = now_;
+  now_ = t0 + 0.03;
+  ASSERT_TRUE(scheduler->AddSession(10, Request()).ok());
+  ContextScheduler::StepOutput prompt = scheduler->Step();
+  ASSERT_EQ(Sessions(prompt), (std::set<uint64_t>{10}));
+  // The group's block takes 40 ms; the new block gets as long, plus
+  // group_wait_s, before the group steps without it.
+  now_ = t0 + 0.04;
+  ASSERT_TRUE(scheduler->CompleteBlock(Decoded(smaller.jobs[0])));
+  ASSERT_TRUE(scheduler->NextGroupRelease().has_value());
+  EXPECT_NEAR(*scheduler->NextGroupRelease(), t0 + 0.03 + 0.04 + 0.05, 1e-9);
+  now_ = t0 + 0.04 + 0.05 + 0.01;  // group_wait_s after the first block came back
+  EXPECT_FALSE(scheduler->HasStepWork());
+  // It comes back in time: the group steps whole, nobody left behind.
+  now_ = t0 + 0.11;
+  ASSERT_TRUE(scheduler->CompleteBlock(Decoded(prompt.jobs[0])));
+  ContextScheduler::StepOutput joined = scheduler->Step();
+  EXPECT_EQ(Sessions(joined), (std::set<uint64_t>{smaller.jobs[0].session_id, 10}));
+  EXPECT_EQ(scheduler->stats().straggler_steps, 0);
+
+  // A block that stays out past its round trip plus group_wait_s is late.
+  now_ = t0 + 0.12;
+  for (const BlockJob& job : joined.jobs) {
+    if (job.session_id == 10) continue;
+    now_ += 0.03;
+    ASSERT_TRUE(scheduler->CompleteBlock(Decoded(job)));
+  }
+  now_ = t0 + 0.12 + 0.03 + 0.05 - 0.001;
+  EXPECT_FALSE(scheduler->HasStepWork());
+  now_ += 0.002;
+  ASSERT_TRUE(scheduler->HasStepWork());
+  EXPECT_EQ(Sessions(scheduler->Step()), (std::set<uint64_t>{smaller.jobs[0].session_id}));
+  EXPECT_EQ(scheduler->stats().straggler_steps, 1);
 }
 
 TEST_F(ContextSchedulerGroupsTest, ALongPromptsChunksDoNotWaitForTheGroup) {
