@@ -13,7 +13,7 @@
 #   table     the six presets, both scenarios, batch 8
 #   sweep     block_main_b4_19 and vanilla_70, 128/128, batch 1..64
 #   stack     block_main_b4_19 through `blockserve up` (2 workers, 1 thread per
-#             service) vs in process (2 threads), 128/128, 16, 32 and 64 streams,
+#             service) vs in process (2 threads), 128/128, 16, 32, 64 and 128 streams,
 #             2 alternating rounds each
 #   kernels   gemm_benchmark and ops_benchmark
 # env: BLOCKSERVE_BIN (build/bin/blockserve), BENCH_DIR (build/bench),
@@ -98,7 +98,7 @@ for section in "${SECTIONS[@]}"; do
       up_pid=$!
       for _ in $(seq 600); do [[ -s "$OUT/up.json" ]] && break; sleep 0.2; done
       gateway=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['gateway'])" "$OUT/up.json")
-      for streams in 16 32 64; do
+      for streams in 16 32 64 128; do
         for round in 1 2; do
           point "stack_engine_b${streams}_$round" block_main_b4_19 "$DTYPE" 3 --prompt-len 128 \
             --gen-len 128 --batch "$streams"
