@@ -90,9 +90,8 @@ std::vector<ContextScheduler::GroupCounts> ContextScheduler::CountGroups() const
       case State::kWaiting:
         break;
       case State::kDecoding:
-        if (group.in_flight++ == 0 || session.dispatched_s > group.newest_dispatch_s) {
-          group.newest_dispatch_s = session.dispatched_s;
-        }
+        ++group.in_flight;
+        group.newest_dispatch_s = std::max(group.newest_dispatch_s, session.dispatched_s);
         break;
       case State::kPrefill:
         ++group.prefill;
