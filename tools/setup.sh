@@ -13,6 +13,8 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev nlohmann-json3-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The GEMM libraries bench/kernels/gemm_libraries compares our kernels with.
+  libopenblas-pthread-dev libblis-openmp-dev libdnnl-dev libxsmm-dev libeigen3-dev
   python3-matplotlib
   # deploy/ checks (tests/deploy, tests/integration/observability_test.cc):
   # prometheus + promtool, YAML and JSON schema for the manifest test.

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "bench/kernels/bench_threads.h"
+#include "bench/kernels/decode_shapes.h"
+#include "bench/kernels/random_values.h"
 #include "benchmark/benchmark.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
@@ -85,21 +87,13 @@ void BM_PeakBf16Dot(benchmark::State& state) {
       benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
-std::vector<float> Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.1f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
 // state.range: M, K, N, weight dtype (0 = F32 packed, 1 = BF16 packed).
 void BM_MatMul(benchmark::State& state) {
   const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
   const DType dtype = state.range(3) == 0 ? DType::kF32 : DType::kBF16;
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
-  const auto x_host = Random(m * k, 1);
-  const auto w_host = Random(n * k, 2);
+  const auto x_host = RandomNormal(m * k, 1, 0.1f);
+  const auto w_host = RandomNormal(n * k, 2, 0.1f);
   Tensor x = *backend->Empty(DType::kF32, {m, k});
   backend->CopyToDevice(x_host.data(), x);
   Tensor w = *backend->Empty(dtype, {n, k});
@@ -120,23 +114,16 @@ void BM_MatMul(benchmark::State& state) {
       2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
-void DecodeShapes(benchmark::internal::Benchmark* b) {
-  // (K, N): vanilla_70 / b4_19 layers (D = 512), b4_85 (D = 768), and the
-  // vocabulary projections.
-  const std::vector<std::pair<int, int>> shapes = {{512, 1536},  {512, 512},  {512, 2048},
-                                                   {2048, 512},  {768, 2304}, {3072, 768},
-                                                   {512, 50304}, {256, 50304}};
-  for (int dtype : {0, 1}) {
-    for (int m : {1, 8, 16, 32, 128}) {
-      for (auto [k, n] : shapes) b->Args({m, k, n, dtype});
-    }
+void AddDecodeShapes(benchmark::internal::Benchmark* b) {
+  for (const DecodeShape& shape : DecodeShapes()) {
+    b->Args({shape.m, shape.k, shape.n, shape.bf16 ? 1 : 0});
   }
 }
 
 BENCHMARK(BM_PeakF32Fma)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PeakBf16Dot)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatMul)
-    ->Apply(DecodeShapes)
+    ->Apply(AddDecodeShapes)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond)
     ->ArgNames({"M", "K", "N", "bf16"});

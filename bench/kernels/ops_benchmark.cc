@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/kernels/bench_threads.h"
+#include "bench/kernels/random_values.h"
 #include "benchmark/benchmark.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
@@ -31,14 +32,6 @@ constexpr int kHeads = 8;
 constexpr int kHeadDim = 64;
 constexpr int kPageSize = 16;
 constexpr int kVocab = 50304;
-
-std::vector<float> Random(size_t n, uint32_t seed, float stddev = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 Tensor UploadI32(Backend& backend, const std::vector<int32_t>& values) {
   Tensor t = *backend.Empty(DType::kI32, {static_cast<int64_t>(values.size())});
@@ -66,13 +59,13 @@ AttentionCase MakeAttentionCase(Backend& backend, int seqs, int q_len, int kv_le
   c.cache.k = *backend.Empty(kv_dtype, {pages, kHeads, kPageSize, kHeadDim});
   c.cache.v = *backend.Empty(kv_dtype, {pages, kHeads, kPageSize, kHeadDim});
   for (Tensor* t : {&c.cache.k, &c.cache.v}) {
-    const std::vector<float> values = Random(cache_elems, t == &c.cache.k ? 1 : 2);
+    const std::vector<float> values = RandomNormal(cache_elems, t == &c.cache.k ? 1 : 2, 1.0f);
     std::vector<char> bytes(cache_elems * DTypeSize(kv_dtype));
     ConvertFromF32(kv_dtype, values.data(), bytes.data(), values.size());
     backend.CopyToDevice(bytes.data(), *t);
   }
   c.qkv = *backend.Empty(DType::kF32, {rows, 3 * kHeads * kHeadDim});
-  backend.CopyToDevice(Random(rows * 3 * kHeads * kHeadDim, 3).data(), c.qkv);
+  backend.CopyToDevice(RandomNormal(rows * 3 * kHeads * kHeadDim, 3, 1.0f).data(), c.qkv);
   c.out = *backend.Empty(DType::kF32, {rows, kHeads * kHeadDim});
   std::vector<int32_t> starts, lens, table, slots;
   for (int s = 0; s < seqs; ++s) {
@@ -139,9 +132,9 @@ void BM_LayerNorm(benchmark::State& state) {
   Tensor x = *backend->Empty(DType::kF32, {m, d});
   Tensor gamma = *backend->Empty(DType::kF32, {d});
   Tensor beta = *backend->Empty(DType::kF32, {d});
-  backend->CopyToDevice(Random(m * d, 1).data(), x);
-  backend->CopyToDevice(Random(d, 2).data(), gamma);
-  backend->CopyToDevice(Random(d, 3).data(), beta);
+  backend->CopyToDevice(RandomNormal(m * d, 1, 1.0f).data(), x);
+  backend->CopyToDevice(RandomNormal(d, 2, 1.0f).data(), gamma);
+  backend->CopyToDevice(RandomNormal(d, 3, 1.0f).data(), beta);
   Tensor y = *backend->Empty(DType::kF32, {m, d});
   for (auto _ : state) {
     backend->LayerNorm(x, gamma, beta, 1e-5f, y);
@@ -155,7 +148,7 @@ void BM_Rotary(benchmark::State& state) {
   const int64_t m = state.range(0);
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
   Tensor qkv = *backend->Empty(DType::kF32, {m, 3 * kHeads * kHeadDim});
-  backend->CopyToDevice(Random(m * 3 * kHeads * kHeadDim, 1).data(), qkv);
+  backend->CopyToDevice(RandomNormal(m * 3 * kHeads * kHeadDim, 1, 1.0f).data(), qkv);
   std::vector<int32_t> positions(m);
   for (int64_t i = 0; i < m; ++i) positions[i] = static_cast<int32_t>(i);
   Tensor pos = UploadI32(*backend, positions);
@@ -172,7 +165,7 @@ void BM_CopyRows(benchmark::State& state) {
   const int64_t m = state.range(0), d = state.range(1);
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
   Tensor table = *backend->Empty(DType::kF32, {kVocab, d});
-  backend->CopyToDevice(Random(kVocab * d, 1).data(), table);
+  backend->CopyToDevice(RandomNormal(kVocab * d, 1, 1.0f).data(), table);
   std::vector<int32_t> ids(m);
   std::mt19937 rng(4);
   for (int32_t& id : ids) id = static_cast<int32_t>(rng() % kVocab);
@@ -193,7 +186,7 @@ void BM_Sample(benchmark::State& state) {
   const float temperature = static_cast<float>(state.range(1)) / 10.0f;
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
   Tensor logits = *backend->Empty(DType::kF32, {m, kVocab});
-  backend->CopyToDevice(Random(m * kVocab, 1, 3.0f).data(), logits);
+  backend->CopyToDevice(RandomNormal(m * kVocab, 1, 3.0f).data(), logits);
   std::vector<SamplingRow> rows(m);
   for (int64_t i = 0; i < m; ++i) rows[i] = {.temperature = temperature, .seed = 7, .position = i};
   Tensor tokens = *backend->Empty(DType::kI32, {m});
@@ -243,7 +236,7 @@ void BM_LogSoftmax(benchmark::State& state) {
   const int64_t m = state.range(0);
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
   Tensor logits = *backend->Empty(DType::kF32, {m, kVocab});
-  backend->CopyToDevice(Random(m * kVocab, 1, 3.0f).data(), logits);
+  backend->CopyToDevice(RandomNormal(m * kVocab, 1, 3.0f).data(), logits);
   Tensor out = *backend->Empty(DType::kF32, {m, kVocab});
   for (auto _ : state) {
     backend->LogSoftmax(logits, out);
@@ -257,7 +250,7 @@ void BM_TargetLogProbs(benchmark::State& state) {
   const int64_t m = state.range(0);
   auto backend = *CreateBackend({.device = "cpu", .threads = kThreads});
   Tensor logits = *backend->Empty(DType::kF32, {m, kVocab});
-  backend->CopyToDevice(Random(m * kVocab, 1, 3.0f).data(), logits);
+  backend->CopyToDevice(RandomNormal(m * kVocab, 1, 3.0f).data(), logits);
   std::vector<int32_t> ids(m);
   for (int64_t i = 0; i < m; ++i) ids[i] = static_cast<int32_t>((i * 7919) % kVocab);
   Tensor targets = UploadI32(*backend, ids);

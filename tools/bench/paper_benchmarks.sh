@@ -16,6 +16,10 @@
 #             service) vs in process (2 threads), 128/128, 16, 32, 64 and 128 streams,
 #             2 alternating rounds each
 #   kernels   gemm_benchmark and ops_benchmark
+#   libraries the decode-shaped GEMMs through Blockserve's kernels, oneDNN,
+#             libxsmm, OpenBLAS (Debian's Haswell core and SkylakeX forced), BLIS
+#             and Eigen (2 threads and 1), two rounds in alternating order, and
+#             the arithmetic peaks; tools/bench/gemm_library_table.py tabulates them
 # env: BLOCKSERVE_BIN (build/bin/blockserve), BENCH_DIR (build/bench),
 #      MODELS (/tmp/blockserve-presets: random-weight presets, made if missing),
 #      DTYPE (bf16), KV (f32: the KV cache of the other sections), THREADS (2)
@@ -117,6 +121,30 @@ for section in "${SECTIONS[@]}"; do
         --benchmark_report_aggregates_only=true --benchmark_format=json >"$OUT/gemm_benchmark.json"
       "$BENCH_DIR/ops_benchmark" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
         --benchmark_report_aggregates_only=true --benchmark_format=json >"$OUT/ops_benchmark.json"
+      ;;
+    libraries)
+      # variant:executable suffix:environment
+      variants=(blockserve:blockserve: onednn:onednn: libxsmm:libxsmm:
+                openblas:openblas: openblas-skylakex:openblas:OPENBLAS_CORETYPE=SkylakeX
+                blis:blis: eigen:eigen: eigen-1-thread:eigen:BLOCKSERVE_BENCH_THREADS=1)
+      for round in 1 2; do
+        order=("${variants[@]}")
+        if ((round == 2)); then
+          order=()
+          for ((i = ${#variants[@]} - 1; i >= 0; i--)); do order+=("${variants[i]}"); done
+        fi
+        for variant in "${order[@]}"; do
+          IFS=: read -r name exe env <<<"$variant"
+          [[ -x "$BENCH_DIR/gemm_library_benchmark_$exe" ]] || continue
+          echo "[$(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)] $env gemm_library_benchmark_$exe (round $round)" | tee -a "$OUT/commands.log" >&2
+          env $env "$BENCH_DIR/gemm_library_benchmark_$exe" --benchmark_min_time=0.1 \
+            --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+            --benchmark_format=json >"$OUT/gemm_library_${name}_$round.json"
+        done
+      done
+      "$BENCH_DIR/gemm_benchmark" --benchmark_filter=BM_Peak --benchmark_repetitions=3 \
+        --benchmark_report_aggregates_only=true --benchmark_format=json >"$OUT/gemm_library_peaks.json"
+      /usr/bin/python3 tools/bench/gemm_library_table.py "$OUT" >"$OUT/gemm_libraries.md"
       ;;
     *)
       echo "unknown section $section" >&2
