@@ -1,7 +1,5 @@
 // Blockserve's own CPU kernels (kernels/cpu, through the backend's MatMul,
 // as the engine calls them), the reference row of the side-by-side table.
-#include <vector>
-
 #include "bench/kernels/gemm_libraries/gemm_library.h"
 #include "kernels/backend.h"
 
@@ -36,9 +34,7 @@ absl::StatusOr<std::unique_ptr<GemmCall>> PrepareGemm(const GemmProblem& problem
   auto y = b.Empty(DType::kF32, {problem.m, problem.n});
   if (!x.ok() || !weight.ok() || !y.ok()) return absl::ResourceExhaustedError("no memory");
   if (problem.bf16_weights) {
-    std::vector<uint16_t> w16(problem.n * problem.k);
-    ConvertFromF32(dtype, w, w16.data(), w16.size());
-    b.CopyToDevice(w16.data(), *weight);
+    b.CopyToDevice(ToBf16(w, problem.n * problem.k).data(), *weight);
   } else {
     b.CopyToDevice(w, *weight);
   }
